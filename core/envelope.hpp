@@ -1,0 +1,48 @@
+#pragma once
+// DomainEvent envelopes: filling the base fields the way eventsource-py does, the record value
+// (compact JSON, base fields in contract order then schema fields), key and headers (§2).
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/record.hpp"
+#include "core/schema.hpp"
+#include "core/timefmt.hpp"
+
+namespace evbus {
+
+// Sources of fresh values, injectable for byte-exact tests.
+struct EnvelopeDefaults {
+  std::function<std::string()> new_uuid;  // lowercase hyphenated uuid4
+  std::function<Timestamp()> now;
+  static EnvelopeDefaults system();
+};
+
+struct Event {
+  Json body;  // full DomainEvent JSON, in wire order
+  std::string event_type;
+  std::string aggregate_id;  // canonical lowercase hyphenated
+  std::string value;         // body.dump() compact, raw UTF-8
+  Headers headers;           // contract §2.3, in order
+};
+
+struct BuildResult {
+  std::optional<Event> event;
+  std::vector<ValidationError> errors;  // every problem found, with JSON pointers
+};
+
+// input: a partial or full event object (envelope fields and payload fields side by side; a
+// "data" object is merged in as payload fields). type: --type, used when the input has no
+// event_type (and must agree with it when both are given).
+BuildResult build_event(const Json& input, const std::optional<std::string>& type,
+                        const SchemaSet& schemas, const EnvelopeDefaults& defaults);
+
+// The record for an event: topic, key = aggregate id, headers, value.
+OutRecord to_record(const Event& event, const std::string& topic);
+
+std::string new_uuid4();
+// Canonical lowercase hyphenated form of a UUID given with or without hyphens, any case.
+std::optional<std::string> canonical_uuid(std::string_view text);
+
+}  // namespace evbus
