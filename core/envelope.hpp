@@ -41,6 +41,14 @@ BuildResult build_event(const Json& input, const std::optional<std::string>& typ
 // The record for an event: topic, key = aggregate id, headers, value.
 OutRecord to_record(const Event& event, const std::string& topic);
 
+// Compact JSON exactly as pydantic's model_dump_json writes it: like nlohmann's dump (raw UTF-8,
+// control characters escaped), but floats in pydantic's notation (1e-7, 0.00001,
+// 1000000000000000.0, 1e+16), where nlohmann writes 1e-07, 1e-05 and 1e+15. Throws
+// nlohmann::json::type_error (316) on a string that is not valid UTF-8.
+std::string to_wire_json(const Json& value);
+// One float as pydantic writes it (shortest round-trip digits).
+std::string format_wire_float(double value);
+
 std::string new_uuid4();
 // Canonical lowercase hyphenated form of a UUID given with or without hyphens, any case.
 std::optional<std::string> canonical_uuid(std::string_view text);
