@@ -10,5 +10,8 @@ void register_config(CLI::App& app, const GlobalOptions& global, Runner& runner)
 void register_schema(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void register_topics(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void register_dev_broker(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void register_dlq(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void register_stats(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void register_completion(CLI::App& app, const GlobalOptions& global, Runner& runner);
 
 }  // namespace evbus::app

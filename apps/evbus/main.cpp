@@ -32,10 +32,13 @@ int main(int argc, char** argv) {
   Runner runner;
   register_publish(app, global, runner);
   register_consume(app, global, runner);
+  register_dlq(app, global, runner);
+  register_stats(app, global, runner);
   register_topics(app, global, runner);
   register_config(app, global, runner);
   register_schema(app, global, runner);
   register_dev_broker(app, global, runner);
+  register_completion(app, global, runner);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,6 @@
+// placeholder: implemented in its own change
+#include "commands.hpp"
+
+namespace evbus::app {
+void register_dlq(CLI::App& /*app*/, const GlobalOptions& /*global*/, Runner& /*runner*/) {}
+}  // namespace evbus::app
