@@ -77,7 +77,8 @@ struct ConfigFlags {
 // exists, else defaults only. `environment` is the process environment (injected for tests).
 // Throws Error{invalid_input} naming file:line, key and the reason (and the nearest valid key
 // for unknown keys); Error{invalid_input} when an explicit config file is missing.
-BusConfig load_config(const ConfigFlags& flags, const std::map<std::string, std::string>& environment);
+BusConfig load_config(const ConfigFlags& flags,
+                      const std::map<std::string, std::string>& environment);
 
 // Convenience: the real process environment.
 std::map<std::string, std::string> process_environment();
