@@ -67,7 +67,7 @@ fetch_jars() {
   </dependencies>
 </project>
 EOF
-  (cd "$CACHE" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime \
+  (cd "$CACHE" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies -DincludeScope=runtime \
     -DoutputDirectory="$CACHE/lib") >&2
   touch "$CACHE/lib/.complete"
 }
