@@ -12,6 +12,8 @@
 #include <random>
 #include <utility>
 
+#include "core/text.hpp"
+
 namespace evbus {
 namespace {
 
@@ -21,80 +23,8 @@ constexpr std::array<std::string_view, 12> kBaseFields = {
     "aggregate_id", "aggregate_type", "aggregate_version", "tenant_id",
     "actor_id",     "correlation_id", "causation_id",      "metadata"};
 
-// Length of the well-formed UTF-8 sequence starting at s[i], 0 if it is malformed (overlong
-// forms, surrogates and code points past U+10FFFF are malformed, as for nlohmann's dump).
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  if (c < 0x80) return 1;
-  std::size_t len = 0;
-  uint32_t cp = 0;
-  if ((c & 0xE0U) == 0xC0U) {
-    len = 2;
-    cp = c & 0x1FU;
-  } else if ((c & 0xF0U) == 0xE0U) {
-    len = 3;
-    cp = c & 0x0FU;
-  } else if ((c & 0xF8U) == 0xF0U) {
-    len = 4;
-    cp = c & 0x07U;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xC0U) != 0x80U) return 0;
-    cp = (cp << 6) | (cc & 0x3FU);
-  }
-  if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-      cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-    return 0;
-  }
-  return len;
-}
-
-bool valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t len = utf8_sequence_length(s, i);
-    if (len == 0) return false;
-    i += len;
-  }
-  return true;
-}
-
-// Text safe to put in a message: malformed bytes are written as \xNN.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t len = utf8_sequence_length(s, i);
-    if (len == 0) {
-      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(s[i]));
-      ++i;
-    } else {
-      out.append(s.substr(i, len));
-      i += len;
-    }
-  }
-  return out;
-}
-
-// One reference token of a JSON pointer (RFC 6901 escaping).
-std::string pointer_token(std::string_view key) {
-  std::string out;
-  for (const char c : printable(key)) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string field_pointer(std::string_view field) {
-  return "/" + pointer_token(field);
+  return "/" + json_pointer_token(field);
 }
 
 std::string kind_of(const Json& v) {
@@ -121,13 +51,13 @@ std::string kind_of(const Json& v) {
 // Every string and key that is not valid UTF-8: nlohmann's dump would throw on them.
 void check_utf8(const Json& v, const std::string& pointer, std::vector<ValidationError>& errors) {
   if (v.is_string()) {
-    if (!valid_utf8(v.get_ref<const std::string&>())) {
+    if (!is_valid_utf8(v.get_ref<const std::string&>())) {
       errors.push_back({pointer, "string is not valid UTF-8"});
     }
   } else if (v.is_object()) {
     for (const auto& [key, member] : v.items()) {
-      const std::string child = pointer + "/" + pointer_token(key);
-      if (!valid_utf8(key)) errors.push_back({child, "key is not valid UTF-8"});
+      const std::string child = pointer + "/" + json_pointer_token(key);
+      if (!is_valid_utf8(key)) errors.push_back({child, "key is not valid UTF-8"});
       check_utf8(member, child, errors);
     }
   } else if (v.is_array()) {
@@ -433,7 +363,7 @@ BuildResult build_event(const Json& input, const std::optional<std::string>& typ
     Json data = take(fields, "data").value();
     for (auto& [key, value] : data.items()) {
       if (fields.contains(key)) {
-        errors.push_back({"/data/" + pointer_token(key),
+        errors.push_back({"/data/" + json_pointer_token(key),
                           fmt::format("field '{}' is given both inside data and at the top level",
                                       printable(key))});
       } else {

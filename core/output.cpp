@@ -4,45 +4,10 @@
 
 #include <array>
 
+#include "core/text.hpp"
 #include "core/timefmt.hpp"
 
 namespace evbus {
-
-bool is_valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t extra = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      extra = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + extra >= s.size()) return false;  // truncated sequence
-    for (size_t k = 1; k <= extra; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    // Overlong forms, surrogates and out-of-range code points are not UTF-8.
-    if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
-    i += extra + 1;
-  }
-  return true;
-}
 
 namespace {
 std::string base64(std::string_view in) {
@@ -138,10 +103,14 @@ std::string describe_errors(const std::vector<ValidationError>& errors) {
 namespace {
 std::string_view kind_name(PublishOutcome::Kind kind) {
   switch (kind) {
-    case PublishOutcome::Kind::invalid: return "invalid";
-    case PublishOutcome::Kind::delivered: return "delivered";
-    case PublishOutcome::Kind::failed: return "failed";
-    case PublishOutcome::Kind::planned: return "planned";
+    case PublishOutcome::Kind::invalid:
+      return "invalid";
+    case PublishOutcome::Kind::delivered:
+      return "delivered";
+    case PublishOutcome::Kind::failed:
+      return "failed";
+    case PublishOutcome::Kind::planned:
+      return "planned";
   }
   return "?";
 }
@@ -161,7 +130,8 @@ Json outcome_to_json(const PublishOutcome& o) {
   if (o.kind == PublishOutcome::Kind::delivered) out["offset"] = o.offset;
   if (!o.errors.empty()) {
     Json errors = Json::array();
-    for (const auto& e : o.errors) errors.push_back(Json{{"pointer", e.pointer}, {"message", e.message}});
+    for (const auto& e : o.errors)
+      errors.push_back(Json{{"pointer", e.pointer}, {"message", e.message}});
     out["errors"] = std::move(errors);
   }
   return out;
@@ -181,7 +151,9 @@ void write_outcome_text(std::ostream& out, const PublishOutcome& o) {
       out << fmt::format("invalid {}{}: {}\n", o.source,
                          o.event_type.empty() ? "" : " " + o.event_type, describe_errors(o.errors));
       break;
-    case PublishOutcome::Kind::planned: write_planned_text(out, o, -1); break;
+    case PublishOutcome::Kind::planned:
+      write_planned_text(out, o, -1);
+      break;
   }
 }
 
@@ -190,15 +162,17 @@ void write_planned_text(std::ostream& out, const PublishOutcome& o, int partitio
   out << "topic:     " << o.topic << '\n';
   if (o.partition >= 0)
     out << "partition: " << o.partition
-        << (partition_count > 0 ? fmt::format(" (murmur2 of the key over {} partitions)", partition_count)
-                                : std::string())
+        << (partition_count > 0
+                ? fmt::format(" (murmur2 of the key over {} partitions)", partition_count)
+                : std::string())
         << '\n';
   else
     out << "partition: unknown (the topic does not exist yet)\n";
   if (o.record) {
     out << "key:       " << o.record->key.value_or("") << '\n';
     out << "headers:\n";
-    for (const auto& h : o.record->headers) out << "  " << h.name << ": " << h.value.value_or("") << '\n';
+    for (const auto& h : o.record->headers)
+      out << "  " << h.name << ": " << h.value.value_or("") << '\n';
     out << "value:     " << o.record->value.value_or("") << '\n';
   }
 }

@@ -7,12 +7,12 @@
 #include "core/consumer.hpp"
 #include "core/publish.hpp"
 #include "core/schema.hpp"
+#include "core/text.hpp"
 
 namespace evbus {
 
 // A byte string as JSON: the text when it is valid UTF-8, otherwise {"base64": "..."}.
 Json bytes_to_json(std::string_view bytes);
-bool is_valid_utf8(std::string_view bytes);
 
 // consume --output jsonl: one object per line with topic, partition, offset, timestamp, key,
 // headers ([[name, value], ...] in order, duplicates kept), event (the body as JSON), and

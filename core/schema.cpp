@@ -16,6 +16,7 @@
 
 #include "core/envelope.hpp"
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "core/timefmt.hpp"
 
 namespace evbus {
@@ -185,30 +186,8 @@ std::optional<std::string> decimal_from_number(const Json& v) {
 // ---------------------------------------------------------------------------------------------
 // Validation
 
-std::string escape_pointer_token(std::string_view token) {
-  std::string out;
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string child_pointer(const std::string& parent, std::string_view token) {
-  return parent + "/" + escape_pointer_token(token);
-}
-
-std::size_t code_points(const std::string& s) {
-  std::size_t n = 0;
-  for (unsigned char c : s) {
-    if ((c & 0xC0) != 0x80) ++n;
-  }
-  return n;
+  return parent + "/" + json_pointer_token(token);
 }
 
 const char* json_type_name(const Json& v) {

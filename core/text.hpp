@@ -1,0 +1,20 @@
+#pragma once
+// Text helpers shared by envelopes, schemas and formatters: UTF-8 checks and JSON pointers.
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace evbus {
+
+// Length of the well-formed UTF-8 sequence at s[i]; 0 when malformed (overlong forms,
+// surrogates and code points past U+10FFFF are malformed, as for nlohmann's dump).
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
+bool is_valid_utf8(std::string_view s);
+// Malformed bytes written as \xNN, so the text is safe inside a message.
+std::string printable(std::string_view s);
+// Unicode code points in well-formed UTF-8 (what Python's len() counts).
+std::size_t code_points(std::string_view s);
+// One reference token of a JSON pointer (RFC 6901: ~ -> ~0, / -> ~1).
+std::string json_pointer_token(std::string_view key);
+
+}  // namespace evbus
