@@ -1,6 +1,7 @@
 #pragma once
 // A group consumer on the bus topic with explicit commits, and the consume loop that subcommands
-// (consume, later consume --exec with retries and the DLQ) plug their record handling into.
+// plug their record handling into: plain `consume` (print every record) and `consume --exec`
+// (handlers with eventsource-py's retries and dead-letter queue, contract §3-§5).
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include "core/producer.hpp"  // Diagnostics
 #include "core/record.hpp"
 #include "core/schema.hpp"
+#include "core/timefmt.hpp"
 
 namespace evbus {
 
@@ -49,8 +51,21 @@ class GroupConsumer {
   void commit();
   // exit_at_end: the first assignment happened and every assigned partition reached its snapshot.
   bool reached_end() const;
+  // Revocations of a non-empty set of partitions (eventsource-py's rebalance_count).
   int rebalances() const;
   void close();
+
+  // Stops fetching one partition (its prefetched records are dropped by librdkafka; fetching
+  // resumes after the last record returned by poll()).
+  void pause(int32_t partition);
+  void resume(int32_t partition);
+  bool is_assigned(int32_t partition) const;
+  // exit_at_end: also read up to `end` on this partition (a retry copy this run appended). Ignored
+  // once a record past the snapshot was seen there, so nothing someone else appended is skipped.
+  void extend_end(int32_t partition, int64_t end);
+  // Called with the partitions being revoked (or lost), inside poll(), before their marked
+  // offsets are committed.
+  void set_revoke_hook(std::function<void(const std::vector<int32_t>&)> hook);
 
   struct Impl;
 
@@ -64,6 +79,7 @@ struct ConsumedEvent {
   std::optional<std::string> event_type;  // first event_type header, if UTF-8
   std::optional<Json> body;               // the value parsed as JSON, if it is JSON
   std::vector<ValidationError> problems;  // schema validation; empty = valid
+  int64_t retry_count = 0;                // the retry_count header, read tolerantly
 };
 
 enum class Verdict {
@@ -72,21 +88,69 @@ enum class Verdict {
 };
 using EventSink = std::function<Verdict(const ConsumedEvent&)>;
 
+// What a handler made of one event (handle_events).
+struct Disposition {
+  enum class Kind { handled, failed, stop };
+  Kind kind = Kind::handled;
+  std::string error_type;  // failed: e.g. HandlerError, HandlerTimeout (becomes dlq_error_type)
+  std::string message;     // failed: becomes dlq_error_message (cut to 1000 code points)
+
+  static Disposition handled() { return {}; }
+  static Disposition failed(std::string type, std::string text) {
+    return {Kind::failed, std::move(type), std::move(text)};
+  }
+  static Disposition stop() { return {Kind::stop, {}, {}}; }
+};
+using EventHandler = std::function<Disposition(const ConsumedEvent&)>;
+
+// Things worth telling the operator while handling: warnings always, info with -v.
+enum class NoticeLevel { warning, info };
+using Notices = std::function<void(NoticeLevel, const std::string&)>;
+
 struct ConsumeRequest {
   StartFrom from = StartFrom::stored;
   bool exit_at_end = false;
   std::optional<uint64_t> max;     // stop after this many records reached the sink
   std::vector<std::string> types;  // empty = every type; others are committed without the sink
   std::chrono::milliseconds connect_timeout{10000};
+  // handle_events: with enable_dlq false, a record that exhausted its retries (or cannot be
+  // deserialized) is committed and counted instead of stopping the run.
+  bool skip_failed = false;
+  // handle_events: how long a retry or DLQ copy may take to be acknowledged by the broker.
+  std::chrono::milliseconds delivery_timeout{60000};
+};
+
+// The counters eventsource-py's get_stats_dict() keeps (contract §7), for one run.
+struct RunStats {
+  uint64_t events_published = 0;  // evbus consume publishes nothing (retry copies do not count)
+  uint64_t events_consumed = 0;   // every record polled, retry copies and malformed ones included
+  uint64_t events_processed_success = 0;  // handled, or no handler for its type
+  uint64_t events_processed_failed = 0;   // failed handler runs sent to retry or DLQ
+  uint64_t messages_sent_to_dlq = 0;      // DLQ copies acknowledged by the broker
+  uint64_t handler_errors = 0;            // failing handler runs
+  uint64_t reconnections = 0;             // librdkafka reconnects by itself: always 0
+  uint64_t rebalance_count = 0;
+  std::optional<Timestamp> last_publish_at, last_consume_at, last_error_at, connected_at;
+
+  // The 12 keys in get_stats_dict() order; times as isoformat with +00:00, or null.
+  Json to_json() const;
+  // One line for humans: "consumed 7, succeeded 2, failed 4 (handler errors 4), ...".
+  std::string summary_line() const;
 };
 
 struct ConsumeSummary {
   uint64_t polled = 0;
-  uint64_t delivered_to_sink = 0;
+  uint64_t delivered_to_sink = 0;  // records that reached the sink or handler
   uint64_t filtered = 0;
   uint64_t invalid = 0;
   int rebalances = 0;
   bool topic_missing = false;
+  // handle_events only.
+  uint64_t retried = 0;        // retry copies acknowledged
+  uint64_t dead_lettered = 0;  // DLQ copies acknowledged
+  uint64_t skipped = 0;        // failed but committed because of skip_failed
+  uint64_t retry_waits = 0;    // records parked until their retry_after
+  RunStats stats;
 };
 
 // Runs until exit-at-end, --max, a stop verdict, or `stop` becoming true. Commits after records
@@ -94,6 +158,25 @@ struct ConsumeSummary {
 ConsumeSummary consume_events(const BusConfig& config, const SchemaSet& schemas,
                               const ConsumeRequest& request, const EventSink& sink,
                               const std::atomic<bool>& stop, Diagnostics diagnostics = {});
+
+// consume --exec: like consume_events, with eventsource-py's failure handling (contract §3-§5):
+// - a record whose retry_after is ahead waits, pausing only its own partition;
+// - a record that cannot be deserialized (no event_type header, unknown type, not JSON, schema
+//   violation) goes straight to the DLQ with dlq_reason=deserialization_error (when the config
+//   names no schemas, types are not checked);
+// - a failed handler run is republished to the topic tail with retry_count+1 and retry_after,
+//   or dead-lettered with max_retries_exceeded once retries are exhausted;
+// - a record is committed only after its handler succeeded or its copy was acknowledged;
+// - with enable_dlq false, a record that would be dead-lettered stops the run with
+//   Error{runtime} and stays uncommitted, unless request.skip_failed.
+// One record at a time: handlers never run concurrently or out of order within a partition.
+// Retry copies go to the partition tail, as in eventsource-py, so a retried event can be handled
+// after newer events of its aggregate. With exit_at_end, retry copies written by this run are
+// followed too.
+ConsumeSummary handle_events(const BusConfig& config, const SchemaSet& schemas,
+                             const ConsumeRequest& request, const EventHandler& handler,
+                             const std::atomic<bool>& stop, Diagnostics diagnostics = {},
+                             Notices notices = {});
 
 // Validates a consumed record against the schemas as eventsource-py would deserialize it.
 ConsumedEvent inspect_record(InRecord record, const SchemaSet& schemas);

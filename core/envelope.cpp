@@ -540,4 +540,24 @@ OutRecord to_record(const Event& event, const std::string& topic) {
   return OutRecord{topic, std::nullopt, event.aggregate_id, event.value, event.headers};
 }
 
+namespace {
+struct TooDeep {};
+}  // namespace
+
+ParsedJson parse_event_json(std::string_view text) {
+  ParsedJson out;
+  const auto limit_depth = [](int depth, Json::parse_event_t, Json&) {
+    if (depth > kMaxJsonDepth) throw TooDeep{};
+    return true;
+  };
+  try {
+    out.value = Json::parse(text.begin(), text.end(), limit_depth);
+  } catch (const TooDeep&) {
+    out.error = fmt::format("nested deeper than {} levels", kMaxJsonDepth);
+  } catch (const Json::exception& e) {
+    out.error = e.what();
+  }
+  return out;
+}
+
 }  // namespace evbus

@@ -49,6 +49,16 @@ std::string to_wire_json(const Json& value);
 // One float as pydantic writes it (shortest round-trip digits).
 std::string format_wire_float(double value);
 
+// Parses an event body or input line. The reason it is not acceptable JSON (syntax errors, numbers
+// out of range and nesting deeper than kMaxJsonDepth, which pydantic's JSON parser refuses too)
+// comes back as `error`, never as an exception, so one bad record cannot stop the others.
+inline constexpr int kMaxJsonDepth = 200;
+struct ParsedJson {
+  std::optional<Json> value;
+  std::string error;
+};
+ParsedJson parse_event_json(std::string_view text);
+
 std::string new_uuid4();
 // Canonical lowercase hyphenated form of a UUID given with or without hyphens, any case.
 std::optional<std::string> canonical_uuid(std::string_view text);

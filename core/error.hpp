@@ -11,6 +11,7 @@ enum class ErrorKind {
   usage,          // bad flags or arguments (exit 2)
   invalid_input,  // config, schema or event rejected (exit 3)
   undelivered,    // some events were not delivered (exit 4)
+  handler_failed,  // a record could not be handled nor dead-lettered (exit 5)
   interrupted,    // stopped by SIGINT/SIGTERM (exit 130)
 };
 

@@ -1,1 +1,287 @@
-// placeholder: implemented in its own change
+#include "core/retry.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+namespace evbus {
+
+RetryPolicy RetryPolicy::from_config(const BusConfig& config) {
+  RetryPolicy policy;
+  policy.max_retries = config.max_retries;
+  policy.base_delay = config.retry_base_delay;
+  policy.max_delay = config.retry_max_delay;
+  policy.jitter = config.retry_jitter;
+  return policy;
+}
+
+namespace {
+
+double system_unit_random() {
+  // Jitter only decorrelates consumers; it needs no cryptographic source.
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+}
+
+}  // namespace
+
+double RetryPolicy::delay_for(int64_t retry_count) const {
+  // 2**n overflows for huge counts; eventsource-py caps the exponent at 512 for the same reason.
+  const auto exponent = static_cast<int>(std::clamp<int64_t>(retry_count, 0, 512));
+  double delay = std::min(base_delay * std::ldexp(1.0, exponent), max_delay);
+  if (jitter > 0) {
+    const double range = delay * jitter;
+    const double u = unit_random ? unit_random() : system_unit_random();
+    // random.uniform(-range, range) is -range + 2*range*u.
+    delay = std::max(0.0, delay + (-range + 2.0 * range * u));
+  }
+  return delay;
+}
+
+namespace {
+
+std::string_view trim_ascii_space(std::string_view s) {
+  const auto is_space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+  };
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Python int() of ASCII text: optional sign, digits with single '_' between them.
+std::optional<int64_t> parse_python_int(std::string_view text) {
+  std::string_view s = trim_ascii_space(text);
+  bool negative = false;
+  if (!s.empty() && (s.front() == '+' || s.front() == '-')) {
+    negative = s.front() == '-';
+    s.remove_prefix(1);
+  }
+  if (s.empty() || s.front() == '_' || s.back() == '_') return std::nullopt;
+  int64_t value = 0;
+  bool saturated = false;
+  char previous = 0;
+  for (const char c : s) {
+    if (c == '_') {
+      if (previous == '_') return std::nullopt;
+    } else if (c >= '0' && c <= '9') {
+      if (value > (std::numeric_limits<int64_t>::max() - (c - '0')) / 10) saturated = true;
+      if (!saturated) value = value * 10 + (c - '0');
+    } else {
+      return std::nullopt;
+    }
+    previous = c;
+  }
+  if (saturated) value = std::numeric_limits<int64_t>::max();
+  return negative ? -value : value;
+}
+
+// Printable form of a header value for a warning: the text, or a JSON-escaped rendering of bytes.
+std::string shown(std::string_view raw) {
+  std::string out = "'";
+  for (const char c : raw) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f && c != '\'')
+      out += c;
+    else
+      out += fmt::format("\\x{:02x}", u);
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+int64_t parse_retry_count(const Headers& headers) {
+  const Header* h = find_header(headers, kRetryCountHeader);
+  if (h == nullptr || !h->value) return 0;
+  const auto parsed = parse_python_int(*h->value);
+  // eventsource-py reads garbage as 0; a negative count would make its RetryPolicy raise (a
+  // poison pill), so evbus reads it as 0 too.
+  if (!parsed || *parsed < 0) return 0;
+  return *parsed;
+}
+
+RetryAfter parse_retry_after(const Headers& headers, double now_epoch, double longest_delay) {
+  RetryAfter out;
+  const Header* h = find_header(headers, kRetryAfterHeader);
+  if (h == nullptr || !h->value || h->value->empty()) return out;  // Python: falsy value, no wait
+  std::string_view s = trim_ascii_space(*h->value);
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  double value = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
+    out.problem = fmt::format("retry_after {} is not a number", shown(*h->value));
+    return out;
+  }
+  if (!std::isfinite(value)) {
+    out.problem = fmt::format("retry_after {} is not a finite time", shown(*h->value));
+    return out;
+  }
+  // A copy written by any sane producer is due within the longest delay; a day of slack covers
+  // clock skew between hosts. Further ahead would park the partition for good.
+  constexpr double kSlackSeconds = 86400.0;
+  if (value > now_epoch + longest_delay + kSlackSeconds) {
+    out.problem = fmt::format("retry_after {} is {:.0f} s ahead, beyond any retry delay",
+                              shown(*h->value), value - now_epoch);
+    return out;
+  }
+  out.due_epoch = value;
+  return out;
+}
+
+std::string python_float_repr(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
+  std::array<char, 64> buf{};
+  const auto res =
+      std::to_chars(buf.data(), buf.data() + buf.size(), value, std::chars_format::scientific);
+  const std::string_view sci(buf.data(), static_cast<std::size_t>(res.ptr - buf.data()));
+  const std::size_t e_pos = sci.find('e');
+  std::string_view mantissa = sci.substr(0, e_pos);
+  std::string out;
+  if (!mantissa.empty() && mantissa.front() == '-') {
+    out += '-';
+    mantissa.remove_prefix(1);
+  }
+  std::string digits;
+  for (const char c : mantissa)
+    if (c != '.') digits += c;
+  int exp = 0;
+  const char* exp_begin = sci.data() + e_pos + 1;
+  if (*exp_begin == '+') ++exp_begin;
+  std::from_chars(exp_begin, sci.data() + sci.size(), exp);
+  const int n = static_cast<int>(digits.size());
+  const int decpt = exp + 1;  // digits before the decimal point
+  // CPython float_repr_style 'short': repr switches to exponent form outside -4 < decpt <= 16.
+  if (decpt > -4 && decpt <= 16) {
+    if (decpt <= 0) {
+      out += "0.";
+      out.append(static_cast<std::size_t>(-decpt), '0');
+      out += digits;
+    } else if (decpt >= n) {
+      out += digits;
+      out.append(static_cast<std::size_t>(decpt - n), '0');
+      out += ".0";
+    } else {
+      out += digits.substr(0, static_cast<std::size_t>(decpt));
+      out += '.';
+      out += digits.substr(static_cast<std::size_t>(decpt));
+    }
+    return out;
+  }
+  out += digits.front();
+  if (n > 1) {
+    out += '.';
+    out += digits.substr(1);
+  }
+  out += fmt::format("e{}{:02d}", exp < 0 ? '-' : '+', std::abs(exp));
+  return out;
+}
+
+namespace {
+
+// Splits text into code points, each as its UTF-8 bytes; an invalid byte becomes U+FFFD.
+std::vector<std::string> code_points(std::string_view s) {
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80             ? 1
+                 : (c & 0xE0) == 0xC0 ? 2
+                 : (c & 0xF0) == 0xE0 ? 3
+                 : (c & 0xF8) == 0xF0 ? 4
+                                      : 0;
+    bool valid = len > 0 && i + len <= s.size();
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1Fu) : len == 3 ? (c & 0x0Fu) : (c & 0x07u);
+    for (size_t k = 1; valid && k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) valid = false;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    if (valid && ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+                  (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)))
+      valid = false;
+    if (valid) {
+      out.emplace_back(s.substr(i, len));
+      i += len;
+    } else {
+      out.emplace_back(kReplacement);
+      ++i;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string first_code_points(std::string_view text, std::size_t max_code_points) {
+  const auto points = code_points(text);
+  std::string out;
+  for (std::size_t i = 0; i < points.size() && i < max_code_points; ++i) out += points[i];
+  return out;
+}
+
+std::string last_code_points(std::string_view text, std::size_t max_code_points) {
+  const auto points = code_points(text);
+  const std::size_t start = points.size() > max_code_points ? points.size() - max_code_points : 0;
+  std::string out;
+  for (std::size_t i = start; i < points.size(); ++i) out += points[i];
+  return out;
+}
+
+OutRecord make_retry_record(const InRecord& failed, int64_t new_count, double retry_after_epoch) {
+  OutRecord out;
+  out.topic = failed.topic;
+  out.key = failed.key;
+  out.value = failed.value;
+  for (const auto& h : failed.headers)
+    if (h.name != kRetryCountHeader && h.name != kRetryAfterHeader) out.headers.push_back(h);
+  out.headers.push_back({std::string(kRetryCountHeader), std::to_string(new_count)});
+  out.headers.push_back({std::string(kRetryAfterHeader), python_float_repr(retry_after_epoch)});
+  return out;
+}
+
+std::string_view to_string(DlqReason reason) {
+  switch (reason) {
+    case DlqReason::max_retries_exceeded:
+      return "max_retries_exceeded";
+    case DlqReason::deserialization_error:
+      return "deserialization_error";
+    case DlqReason::republish_failed:
+      return "republish_failed";
+  }
+  return "max_retries_exceeded";
+}
+
+OutRecord make_dlq_record(const InRecord& failed, const DeadLetter& letter,
+                          const std::string& dlq_topic, const std::string& consumer_group,
+                          const Timestamp& now) {
+  constexpr std::size_t kMessageCodePoints = 1000;  // eventsource-py: str(error)[:1000]
+  OutRecord out;
+  out.topic = dlq_topic;
+  out.key = failed.key;
+  out.value = failed.value;
+  out.headers = failed.headers;
+  const auto add = [&](const char* name, std::string value) {
+    out.headers.push_back({name, std::move(value)});
+  };
+  add("dlq_reason", std::string(to_string(letter.reason)));
+  add("dlq_error_type", letter.error_type);
+  add("dlq_error_message", first_code_points(letter.error_message, kMessageCodePoints));
+  add("dlq_retry_count", std::to_string(letter.retry_count));
+  add("dlq_timestamp", format_header_time(Timestamp{now.utc, 0}));
+  add("dlq_original_topic", failed.topic);
+  add("dlq_original_partition", std::to_string(failed.partition));
+  add("dlq_original_offset", std::to_string(failed.offset));
+  add("dlq_consumer_group", consumer_group);
+  return out;
+}
+
+}  // namespace evbus

@@ -15,7 +15,8 @@ struct AdminClient {
   kafka::ClientPtr client;
   kafka::QueuePtr queue;
 
-  explicit AdminClient(const BusConfig& config) {
+  AdminClient(const BusConfig& config, Diagnostics diagnostics) {
+    context.log = std::move(diagnostics);
     auto conf = kafka::make_conf(common_properties(config));
     kafka::attach_context(conf.get(), &context);
     // Admin requests are answered by any broker; a producer handle is the lightest client.
@@ -39,17 +40,17 @@ struct AdminClient {
 std::vector<TopicCreateResult> create_bus_topics(const BusConfig& config,
                                                  std::optional<int> partitions,
                                                  std::optional<int> replication,
-                                                 std::chrono::milliseconds timeout) {
-  AdminClient admin(config);
+                                                 std::chrono::milliseconds timeout,
+                                                 Diagnostics diagnostics) {
+  AdminClient admin(config, diagnostics);
   (void)kafka::fetch_metadata(admin.client.get(), timeout);
   const std::array<std::string, 2> names{config.topic_name(), config.dlq_topic_name()};
   std::vector<kafka::NewTopicPtr> owned;
   std::vector<rd_kafka_NewTopic_t*> raw;
   for (const auto& name : names) {
     std::array<char, 512> err{};
-    kafka::NewTopicPtr topic{rd_kafka_NewTopic_new(name.c_str(), partitions.value_or(-1),
-                                                   replication.value_or(-1), err.data(),
-                                                   err.size())};
+    kafka::NewTopicPtr topic{rd_kafka_NewTopic_new(
+        name.c_str(), partitions.value_or(-1), replication.value_or(-1), err.data(), err.size())};
     if (!topic)
       throw Error(ErrorKind::invalid_input, fmt::format("topic {}: {}", name, err.data()));
     raw.push_back(topic.get());
@@ -57,7 +58,8 @@ std::vector<TopicCreateResult> create_bus_topics(const BusConfig& config,
   }
   auto opts = admin.options(RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout);
   rd_kafka_CreateTopics(admin.client.get(), raw.data(), raw.size(), opts.get(), admin.queue.get());
-  auto ev = kafka::wait_admin_result(admin.queue.get(), RD_KAFKA_EVENT_CREATETOPICS_RESULT, timeout);
+  auto ev =
+      kafka::wait_admin_result(admin.queue.get(), RD_KAFKA_EVENT_CREATETOPICS_RESULT, timeout);
   if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR)
     throw Error(ErrorKind::runtime,
                 fmt::format("create topics: {}", rd_kafka_event_error_string(ev.get())));
@@ -79,7 +81,7 @@ std::vector<TopicCreateResult> create_bus_topics(const BusConfig& config,
     out.push_back(r);
   }
   // Report the real partition counts (an existing topic keeps its own).
-  auto infos = describe_bus_topics(config, timeout);
+  auto infos = describe_bus_topics(config, timeout, diagnostics);
   for (auto& r : out)
     for (const auto& info : infos)
       if (info.name == r.name) r.partitions = info.partitions;
@@ -87,8 +89,9 @@ std::vector<TopicCreateResult> create_bus_topics(const BusConfig& config,
 }
 
 std::vector<TopicInfo> describe_bus_topics(const BusConfig& config,
-                                           std::chrono::milliseconds timeout) {
-  AdminClient admin(config);
+                                           std::chrono::milliseconds timeout,
+                                           Diagnostics diagnostics) {
+  AdminClient admin(config, std::move(diagnostics));
   auto md = kafka::fetch_metadata(admin.client.get(), timeout);
   std::vector<TopicInfo> out;
   for (const auto& name : {config.topic_name(), config.dlq_topic_name()}) {
@@ -106,8 +109,9 @@ std::vector<TopicInfo> describe_bus_topics(const BusConfig& config,
 }
 
 std::optional<int> broker_default_partitions(const BusConfig& config,
-                                             std::chrono::milliseconds timeout) {
-  AdminClient admin(config);
+                                             std::chrono::milliseconds timeout,
+                                             Diagnostics diagnostics) {
+  AdminClient admin(config, std::move(diagnostics));
   auto md = kafka::fetch_metadata(admin.client.get(), timeout);
   if (md->broker_cnt == 0) return std::nullopt;
   const std::string broker_id = std::to_string(md->brokers[0].id);

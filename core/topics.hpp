@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/producer.hpp"  // Diagnostics
 
 namespace evbus {
 
@@ -27,13 +28,16 @@ struct TopicCreateResult {
 std::vector<TopicCreateResult> create_bus_topics(const BusConfig& config,
                                                  std::optional<int> partitions,
                                                  std::optional<int> replication,
-                                                 std::chrono::milliseconds timeout);
+                                                 std::chrono::milliseconds timeout,
+                                                 Diagnostics diagnostics = {});
 
 std::vector<TopicInfo> describe_bus_topics(const BusConfig& config,
-                                           std::chrono::milliseconds timeout);
+                                           std::chrono::milliseconds timeout,
+                                           Diagnostics diagnostics = {});
 
 // The broker's num.partitions (what an auto-created topic gets), if it can be read.
 std::optional<int> broker_default_partitions(const BusConfig& config,
-                                             std::chrono::milliseconds timeout);
+                                             std::chrono::milliseconds timeout,
+                                             Diagnostics diagnostics = {});
 
 }  // namespace evbus

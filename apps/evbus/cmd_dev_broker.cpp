@@ -32,10 +32,14 @@ int run_dev_broker(const DevBrokerFlags& f) {
 
 void register_dev_broker(CLI::App& app, const GlobalOptions& /*global*/, Runner& runner) {
   auto flags = std::make_shared<DevBrokerFlags>();
-  auto* cmd = app.add_subcommand("dev-broker",
-                                 "Host librdkafka's mock cluster (in memory) and print its address");
-  cmd->add_option("--brokers", flags->brokers, "Number of mock brokers")->capture_default_str();
-  cmd->add_option("--partitions", flags->partitions, "Partitions for --topic")->capture_default_str();
+  auto* cmd = app.add_subcommand(
+      "dev-broker", "Host librdkafka's mock cluster (in memory) and print its address");
+  cmd->add_option("--brokers", flags->brokers, "Number of mock brokers")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
+  cmd->add_option("--partitions", flags->partitions, "Partitions for --topic")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
   cmd->add_option("--topic", flags->topics, "Create this topic up front (repeatable)");
   add_examples(*cmd,
                "  evbus dev-broker --topic orders.stream &\n"

@@ -1,6 +1,7 @@
 // evbus schema list | check: the event catalogue, and checking schema files and event files.
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -54,7 +55,8 @@ int run_list(const SchemaFlags& f, const GlobalOptions& global) {
 // Validates each line of an events file without publishing; every error is reported.
 uint64_t check_events(const SchemaSet& schemas, const std::string& path) {
   std::ifstream in(path);
-  if (!in) throw Error(ErrorKind::invalid_input, fmt::format("cannot open {}", path));
+  if (!in || std::filesystem::is_directory(path))
+    throw Error(ErrorKind::invalid_input, fmt::format("cannot open {}", path));
   uint64_t bad = 0, n = 0;
   std::string line;
   const auto defaults = EnvelopeDefaults::system();
@@ -62,15 +64,13 @@ uint64_t check_events(const SchemaSet& schemas, const std::string& path) {
     ++n;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     std::vector<ValidationError> errors;
-    try {
-      auto input = Json::parse(line);
-      if (!input.is_object())
-        errors.push_back({"", "an event must be a JSON object"});
-      else
-        errors = build_event(input, std::nullopt, schemas, defaults).errors;
-    } catch (const Json::parse_error& e) {
-      errors.push_back({"", fmt::format("not valid JSON: {}", e.what())});
-    }
+    auto parsed = parse_event_json(line);
+    if (!parsed.value)
+      errors.push_back({"", "not valid JSON: " + parsed.error});
+    else if (!parsed.value->is_object())
+      errors.push_back({"", "an event must be a JSON object"});
+    else
+      errors = build_event(*parsed.value, std::nullopt, schemas, defaults).errors;
     for (const auto& e : errors)
       std::cerr << fmt::format("{}:{}: {}{}\n", path, n, e.pointer.empty() ? "" : e.pointer + ": ",
                                e.message);
@@ -107,7 +107,9 @@ void register_schema(CLI::App& app, const GlobalOptions& global, Runner& runner)
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   add_examples(*list, "  evbus schema list -c examples/bus.yaml\n");
-  list->callback([flags, &global, &runner] { runner = [flags, &global] { return run_list(*flags, global); }; });
+  list->callback([flags, &global, &runner] {
+    runner = [flags, &global] { return run_list(*flags, global); };
+  });
 
   auto* check = cmd->add_subcommand(
       "check", "Check schema files (default: the configured ones), and optionally an events file");
@@ -116,7 +118,9 @@ void register_schema(CLI::App& app, const GlobalOptions& global, Runner& runner)
   add_examples(*check,
                "  evbus schema check examples/schemas/orders.yaml\n"
                "  evbus schema check -c bus.yaml --events examples/orders.jsonl\n");
-  check->callback([flags, &global, &runner] { runner = [flags, &global] { return run_check(*flags, global); }; });
+  check->callback([flags, &global, &runner] {
+    runner = [flags, &global] { return run_check(*flags, global); };
+  });
 }
 
 }  // namespace evbus::app

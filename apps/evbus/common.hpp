@@ -2,7 +2,6 @@
 // What every subcommand shares: the common flags (registered once), loading the bus config and
 // schemas, diagnostics on stderr, and the stop flag set by SIGINT/SIGTERM.
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -28,7 +27,8 @@ using Runner = std::function<int()>;
 
 void register_global_flags(CLI::App& app, GlobalOptions& global);
 
-BusConfig load_bus_config(const GlobalOptions& global);
+// `consumer_group`: a subcommand's --group, validated like every other flag.
+BusConfig load_bus_config(const GlobalOptions& global, const std::string& consumer_group = {});
 // The schemas named by the config (`schemas:`); empty when it names none.
 SchemaSet load_bus_schemas(const BusConfig& config);
 

@@ -9,11 +9,18 @@ namespace {
 
 int exit_code(evbus::ErrorKind kind) {
   switch (kind) {
-    case evbus::ErrorKind::runtime: return 1;
-    case evbus::ErrorKind::usage: return 2;
-    case evbus::ErrorKind::invalid_input: return 3;
-    case evbus::ErrorKind::undelivered: return 4;
-    case evbus::ErrorKind::interrupted: return 130;
+    case evbus::ErrorKind::runtime:
+      return 1;
+    case evbus::ErrorKind::usage:
+      return 2;
+    case evbus::ErrorKind::invalid_input:
+      return 3;
+    case evbus::ErrorKind::undelivered:
+      return 4;
+    case evbus::ErrorKind::handler_failed:
+      return 5;
+    case evbus::ErrorKind::interrupted:
+      return 130;
   }
   return 1;
 }
@@ -25,8 +32,8 @@ int main(int argc, char** argv) {
   CLI::App app{"evbus: publish, consume, inspect and replay eventsource-py events on Kafka"};
   app.require_subcommand(1);
   app.fallthrough();
-  app.set_version_flag("--version",
-                       std::string("evbus ") + EVBUS_VERSION + " (librdkafka " + evbus::librdkafka_version() + ")");
+  app.set_version_flag("--version", std::string("evbus ") + EVBUS_VERSION + " (librdkafka " +
+                                        evbus::librdkafka_version() + ")");
   GlobalOptions global;
   register_global_flags(app, global);
   Runner runner;
