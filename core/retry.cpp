@@ -135,86 +135,16 @@ RetryAfter parse_retry_after(const Headers& headers, double now_epoch, double lo
   return out;
 }
 
-std::string python_float_repr(double value) {
-  if (std::isnan(value)) return "nan";
-  if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
-  std::array<char, 64> buf{};
-  const auto res =
-      std::to_chars(buf.data(), buf.data() + buf.size(), value, std::chars_format::scientific);
-  const std::string_view sci(buf.data(), static_cast<std::size_t>(res.ptr - buf.data()));
-  const std::size_t e_pos = sci.find('e');
-  std::string_view mantissa = sci.substr(0, e_pos);
-  std::string out;
-  if (!mantissa.empty() && mantissa.front() == '-') {
-    out += '-';
-    mantissa.remove_prefix(1);
-  }
-  std::string digits;
-  for (const char c : mantissa)
-    if (c != '.') digits += c;
-  int exp = 0;
-  const char* exp_begin = sci.data() + e_pos + 1;
-  if (*exp_begin == '+') ++exp_begin;
-  std::from_chars(exp_begin, sci.data() + sci.size(), exp);
-  const int n = static_cast<int>(digits.size());
-  const int decpt = exp + 1;  // digits before the decimal point
-  // CPython float_repr_style 'short': repr switches to exponent form outside -4 < decpt <= 16.
-  if (decpt > -4 && decpt <= 16) {
-    if (decpt <= 0) {
-      out += "0.";
-      out.append(static_cast<std::size_t>(-decpt), '0');
-      out += digits;
-    } else if (decpt >= n) {
-      out += digits;
-      out.append(static_cast<std::size_t>(decpt - n), '0');
-      out += ".0";
-    } else {
-      out += digits.substr(0, static_cast<std::size_t>(decpt));
-      out += '.';
-      out += digits.substr(static_cast<std::size_t>(decpt));
-    }
-    return out;
-  }
-  out += digits.front();
-  if (n > 1) {
-    out += '.';
-    out += digits.substr(1);
-  }
-  out += fmt::format("e{}{:02d}", exp < 0 ? '-' : '+', std::abs(exp));
-  return out;
-}
-
 namespace {
 
 // Splits text into code points, each as its UTF-8 bytes; an invalid byte becomes U+FFFD.
-std::vector<std::string> code_points(std::string_view s) {
+std::vector<std::string> split_code_points(std::string_view s) {
   static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
   std::vector<std::string> out;
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80             ? 1
-                 : (c & 0xE0) == 0xC0 ? 2
-                 : (c & 0xF0) == 0xE0 ? 3
-                 : (c & 0xF8) == 0xF0 ? 4
-                                      : 0;
-    bool valid = len > 0 && i + len <= s.size();
-    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1Fu) : len == 3 ? (c & 0x0Fu) : (c & 0x07u);
-    for (size_t k = 1; valid && k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) valid = false;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    if (valid && ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-                  (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)))
-      valid = false;
-    if (valid) {
-      out.emplace_back(s.substr(i, len));
-      i += len;
-    } else {
-      out.emplace_back(kReplacement);
-      ++i;
-    }
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t len = utf8_sequence_length(s, i);
+    out.emplace_back(len == 0 ? kReplacement : s.substr(i, len));
+    i += len == 0 ? 1 : len;
   }
   return out;
 }
@@ -222,14 +152,14 @@ std::vector<std::string> code_points(std::string_view s) {
 }  // namespace
 
 std::string first_code_points(std::string_view text, std::size_t max_code_points) {
-  const auto points = code_points(text);
+  const auto points = split_code_points(text);
   std::string out;
   for (std::size_t i = 0; i < points.size() && i < max_code_points; ++i) out += points[i];
   return out;
 }
 
 std::string last_code_points(std::string_view text, std::size_t max_code_points) {
-  const auto points = code_points(text);
+  const auto points = split_code_points(text);
   const std::size_t start = points.size() > max_code_points ? points.size() - max_code_points : 0;
   std::string out;
   for (std::size_t i = start; i < points.size(); ++i) out += points[i];

@@ -10,6 +10,7 @@
 
 #include "core/config.hpp"
 #include "core/record.hpp"
+#include "core/text.hpp"
 #include "core/timefmt.hpp"
 
 namespace evbus {
@@ -50,10 +51,6 @@ struct RetryAfter {
   std::optional<std::string> problem;
 };
 RetryAfter parse_retry_after(const Headers& headers, double now_epoch, double longest_delay);
-
-// Python's repr()/str() of a float: shortest round-trip digits, fixed notation when the decimal
-// exponent is in (-4, 16], otherwise d.ddde+XX. E.g. 1796312852.1414142, 1e+16, 1e-05, 5.0.
-std::string python_float_repr(double value);
 
 // The first `max_code_points` code points of `text`, with invalid UTF-8 replaced by U+FFFD so
 // the result is always valid UTF-8 (Python's str(error)[:1000]).

@@ -140,47 +140,17 @@ std::string decimal_to_string(const DecimalParts& d) {
   return out;
 }
 
-// A JSON number as pydantic turns it into a Decimal: integers exactly; floats through their
-// shortest round-trip digits written without an exponent (Rust's f64 Display), then Decimal().
+// A JSON number as an eventsource-py DomainEvent turns it into a Decimal: its mode="before"
+// validator sees a Python int (kept exactly) or a float, which becomes Decimal(repr(float)) —
+// so 1e5 is "100000.0" and 1e16 is "1E+16", not the plain-model rendering.
 std::optional<std::string> decimal_from_number(const Json& v) {
   if (v.is_number_unsigned()) return std::to_string(v.get<std::uint64_t>());
   if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
   const double x = v.get<double>();
   if (!std::isfinite(x)) return std::nullopt;
-  std::array<char, 64> buf{};
-  auto res = std::to_chars(buf.data(), buf.data() + buf.size(), x, std::chars_format::scientific);
-  if (res.ec != std::errc()) return std::nullopt;
-  std::string_view sci(buf.data(), static_cast<std::size_t>(res.ptr - buf.data()));
-  DecimalParts d;
-  std::size_t i = 0;
-  if (sci[i] == '-') {
-    d.negative = true;
-    ++i;
-  }
-  std::string digits;
-  while (i < sci.size() && sci[i] != 'e') {
-    if (sci[i] != '.') digits += sci[i];
-    ++i;
-  }
-  long long exp10 = 0;
-  if (i < sci.size()) {
-    std::string_view exp_text = sci.substr(i + 1);
-    if (!exp_text.empty() && exp_text[0] == '+') exp_text.remove_prefix(1);
-    std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exp10);
-  }
-  exp10 -= static_cast<long long>(digits.size()) - 1;
-  while (digits.size() > 1 && digits.back() == '0') {
-    digits.pop_back();
-    ++exp10;
-  }
-  if (digits == "0") exp10 = 0;
-  if (exp10 >= 0) {  // an integral value: Display writes every digit, Decimal keeps exponent 0
-    digits.append(static_cast<std::size_t>(exp10), '0');
-    exp10 = 0;
-  }
-  d.coefficient = digits;
-  d.exponent = exp10;
-  return decimal_to_string(d);
+  const auto parts = parse_decimal_text(python_float_repr(x));
+  if (!parts) return std::nullopt;
+  return decimal_to_string(*parts);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <array>
+#include <charconv>
+#include <cmath>
 #include <cstdint>
 
 namespace evbus {
@@ -82,6 +85,55 @@ std::size_t code_points(std::string_view s) {
   for (const unsigned char c : s)
     if ((c & 0xC0U) != 0x80U) ++n;
   return n;
+}
+
+std::string python_float_repr(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
+  std::array<char, 64> buf{};
+  const auto res =
+      std::to_chars(buf.data(), buf.data() + buf.size(), value, std::chars_format::scientific);
+  const std::string_view sci(buf.data(), static_cast<std::size_t>(res.ptr - buf.data()));
+  const std::size_t e_pos = sci.find('e');
+  std::string_view mantissa = sci.substr(0, e_pos);
+  std::string out;
+  if (!mantissa.empty() && mantissa.front() == '-') {
+    out += '-';
+    mantissa.remove_prefix(1);
+  }
+  std::string digits;
+  for (const char c : mantissa)
+    if (c != '.') digits += c;
+  int exp = 0;
+  const char* exp_begin = sci.data() + e_pos + 1;
+  if (*exp_begin == '+') ++exp_begin;
+  std::from_chars(exp_begin, sci.data() + sci.size(), exp);
+  const int n = static_cast<int>(digits.size());
+  const int decpt = exp + 1;  // digits before the decimal point
+  // CPython float_repr_style 'short': repr switches to exponent form outside -4 < decpt <= 16.
+  if (decpt > -4 && decpt <= 16) {
+    if (decpt <= 0) {
+      out += "0.";
+      out.append(static_cast<std::size_t>(-decpt), '0');
+      out += digits;
+    } else if (decpt >= n) {
+      out += digits;
+      out.append(static_cast<std::size_t>(decpt - n), '0');
+      out += ".0";
+    } else {
+      out += digits.substr(0, static_cast<std::size_t>(decpt));
+      out += '.';
+      out += digits.substr(static_cast<std::size_t>(decpt));
+    }
+    return out;
+  }
+  out += digits.front();
+  if (n > 1) {
+    out += '.';
+    out += digits.substr(1);
+  }
+  out += fmt::format("e{}{:02d}", exp < 0 ? '-' : '+', std::abs(exp));
+  return out;
 }
 
 }  // namespace evbus

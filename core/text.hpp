@@ -17,4 +17,8 @@ std::size_t code_points(std::string_view s);
 // One reference token of a JSON pointer (RFC 6901: ~ -> ~0, / -> ~1).
 std::string json_pointer_token(std::string_view key);
 
+// Python's repr(float): shortest round-trip digits, fixed notation with ".0" for
+// 1e-4 <= |x| < 1e16, exponent form ("1e+16", "1e-05") outside.
+std::string python_float_repr(double value);
+
 }  // namespace evbus

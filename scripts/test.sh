@@ -10,6 +10,10 @@ BUILD=${EVBUS_BUILD_DIR:-$ROOT/build}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=${EVBUS_BUILD_TYPE:-RelWithDebInfo} >/dev/null
 cmake --build "$BUILD" -j2
 
+# The real eventsource-py for the interop tests, in a venv of its own (pinned versions).
+EVBUS_INTEROP_PYTHON=$(scripts/interop-venv.sh)
+export EVBUS_INTEROP_PYTHON
+
 # A dedicated broker with fresh storage on its own port, so tests never see a developer's data.
 export EVBUS_KAFKA_PORT=${EVBUS_TEST_KAFKA_PORT:-19092}
 EVBUS_KAFKA_DATA=$(mktemp -d "${TMPDIR:-/tmp}/evbus-test-kafka.XXXXXX")
