@@ -1,6 +1,7 @@
 #pragma once
 // Publishing domain events: input lines or objects -> validated envelopes -> records on the bus
 // topic, each ending as exactly one outcome (invalid, delivered, failed or planned).
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -14,8 +15,12 @@
 #include "core/envelope.hpp"
 #include "core/producer.hpp"
 #include "core/schema.hpp"
+#include "core/stats.hpp"
+#include "core/timefmt.hpp"
 
 namespace evbus {
+
+class BusMetrics;
 
 struct PublishOutcome {
   enum class Kind { invalid, delivered, failed, planned };
@@ -46,6 +51,10 @@ struct PublishOptions {
   bool dry_run = false;
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds flush_timeout{60000};
+  // When set, every outcome is also recorded as the seed's instruments (not owned; must outlive
+  // the publisher). evbus publishes event by event: each event is one publish of batch size 1,
+  // and its duration runs from hand-off to the broker's acknowledgement.
+  BusMetrics* metrics = nullptr;
 };
 
 class EventPublisher {
@@ -66,9 +75,23 @@ class EventPublisher {
   // Dry run: the bus topic's partition count, -1 when it does not exist yet.
   int partition_count() const { return partition_count_; }
 
+  // Serves delivery reports for up to `timeout` (for idle moments between input lines), so
+  // outcomes and metrics do not wait for the next event.
+  void serve(std::chrono::milliseconds timeout);
+  // Records handed to the producer and not yet acknowledged.
+  int64_t in_flight() const;
+  // The seed's stats dict for this run: events_published, last_publish_at, last_error_at and
+  // connected_at apply to publishing; the rest stay 0.
+  RunStats run_stats() const;
+
  private:
+  struct Pending {
+    PublishOutcome outcome;
+    std::chrono::steady_clock::time_point handed_off;
+  };
   void emit(PublishOutcome outcome);
   void drain(std::vector<DeliveryReport> reports);
+  void record_metrics(const PublishOutcome& outcome, std::optional<double> duration_ms);
 
   BusConfig config_;
   const SchemaSet& schemas_;
@@ -78,8 +101,24 @@ class EventPublisher {
   std::unique_ptr<Producer> producer_;
   int partition_count_ = -1;  // dry run
   uint64_t next_id_ = 1;
-  std::map<uint64_t, PublishOutcome> pending_;  // awaiting delivery reports
+  std::map<uint64_t, Pending> pending_;  // awaiting delivery reports
   PublishSummary summary_;
+  std::optional<Timestamp> connected_at_;
+  std::optional<Timestamp> last_publish_at_;
+  std::optional<Timestamp> last_error_at_;
 };
+
+// How reading an input ended.
+enum class InputEnd { finished, stopped };
+
+// Publishes every JSON line read from `fd` (a file or a pipe) until its end or `stop`. Sources
+// are named "<name>:<line>". The input is read without blocking forever: while it is idle,
+// delivery reports are served (every 5 ms while deliveries are outstanding, else every 100 ms), so
+// outcomes, metrics and progress keep up with a slow writer, and a stop request (SIGINT/SIGTERM) is
+// noticed even when no line comes. `tick` runs on this thread after every chunk read and every idle
+// wait, with the bytes read. Throws Error{runtime} when the input cannot be read.
+InputEnd publish_lines(EventPublisher& publisher, int fd, const std::string& name,
+                       const std::atomic<bool>& stop,
+                       const std::function<void(uint64_t bytes_read)>& tick = {});
 
 }  // namespace evbus

@@ -1,12 +1,17 @@
 // evbus publish: events from flags, a JSON-lines file or stdin, validated, then delivered.
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include <fstream>
 #include <iostream>
 
 #include "commands.hpp"
+#include "core/consumer.hpp"  // RunStats (see core/stats.hpp)
 #include "core/error.hpp"
+#include "core/metrics.hpp"
 #include "core/output.hpp"
+#include "core/progress.hpp"
 #include "core/publish.hpp"
 
 namespace evbus::app {
@@ -24,6 +29,30 @@ struct PublishFlags {
   bool dry_run = false;
   double timeout = 10.0;
   double flush_timeout = 60.0;
+  int metrics_port = -1;  // -1: no endpoint; 0: any free port
+  std::string metrics_bind = "127.0.0.1";
+  std::string stats_json;
+};
+
+// The input file (or stdin), closed when done.
+struct Input {
+  int fd = STDIN_FILENO;
+  std::string name = "stdin";
+  std::optional<uint64_t> size;  // regular files: for the progress ETA
+  explicit Input(const std::string& path) {
+    if (!path.empty() && path != "-") {
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw Error(ErrorKind::invalid_input, fmt::format("cannot open {}", path));
+      name = path;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) size = static_cast<uint64_t>(st.st_size);
+  }
+  ~Input() {
+    if (fd != STDIN_FILENO) ::close(fd);
+  }
+  Input(const Input&) = delete;
+  Input& operator=(const Input&) = delete;
 };
 
 // The single event given with --type/--aggregate-id/--data.
@@ -39,6 +68,75 @@ Json event_from_flags(const PublishFlags& f) {
   }
   if (!f.aggregate_id.empty()) input["aggregate_id"] = f.aggregate_id;
   return input;
+}
+
+// Prints each outcome as the flags ask; problems always reach stderr, even with --quiet.
+OutcomeSink outcome_printer(const PublishFlags& f, const int& partition_count, Progress& progress) {
+  const bool json = f.output == "json";
+  const bool per_event = !f.quiet && !f.background;
+  // Only when both streams are the same terminal must the progress line step aside.
+  const bool shared_terminal = progress.enabled() && isatty(STDOUT_FILENO) == 1;
+  return [json, per_event, shared_terminal, &partition_count, &progress](const PublishOutcome& o) {
+    using Kind = PublishOutcome::Kind;
+    const bool problem = o.kind == Kind::invalid || o.kind == Kind::failed;
+    if (!per_event && !problem && o.kind != Kind::planned) return;
+    if (shared_terminal || problem) progress.clear();
+    if (problem && !per_event) {
+      std::cerr << "evbus: " << (o.kind == Kind::invalid ? "invalid " : "failed ") << o.source
+                << ": " << describe_errors(o.errors) << '\n';
+      return;
+    }
+    if (json)
+      std::cout << outcome_to_json(o).dump() << '\n';
+    else if (o.kind == Kind::planned)
+      write_planned_text(std::cout, o, partition_count);
+    else
+      write_outcome_text(o.kind == Kind::delivered ? std::cout : std::cerr, o);
+  };
+}
+
+PublishSummary publish_all(const PublishFlags& f, const GlobalOptions& global,
+                           const BusConfig& config, const SchemaSet& schemas,
+                           PublishOptions options, RunStats& stats, bool& interrupted) {
+  const bool from_flags = !f.aggregate_id.empty() || !f.data.empty();
+  std::optional<Input> input;
+  if (!from_flags) input.emplace(f.file);
+  // A person typing events into a terminal needs no progress line in the way.
+  const bool long_work = input && (input->fd != STDIN_FILENO || isatty(STDIN_FILENO) != 1);
+  Progress progress(std::cerr, "publish", "events", long_work && !f.quiet && stderr_is_terminal());
+
+  int partition_count = -1;
+  EventPublisher publisher(config, schemas, options, outcome_printer(f, partition_count, progress),
+                           EnvelopeDefaults::system(), stderr_diagnostics(global));
+  if (f.dry_run) partition_count = publisher.partition_count();
+  if (options.metrics) options.metrics->connections_active(config.consumer_group, true);
+
+  if (from_flags) {
+    publisher.publish_json(event_from_flags(f), "flags");
+  } else {
+    interrupted =
+        InputEnd::stopped ==
+        publish_lines(publisher, input->fd, input->name, stop_requested(), [&](uint64_t bytes) {
+          if (options.metrics) options.metrics->producer_in_flight(publisher.in_flight());
+          std::optional<double> fraction;
+          if (input->size && *input->size > 0)
+            fraction = static_cast<double>(bytes) / static_cast<double>(*input->size);
+          progress.update(publisher.summary().read, fraction);
+          std::cout.flush();  // result lines reach a pipe reader whenever the input pauses
+        });
+  }
+  const PublishSummary s = publisher.finish();
+  progress.clear();
+  if (options.metrics) {
+    options.metrics->producer_in_flight(0);
+    options.metrics->connections_active(config.consumer_group, false);
+  }
+  stats = publisher.run_stats();
+  std::cerr << fmt::format("evbus: publish: {} read, {} {}, {} invalid, {} failed\n", s.read,
+                           f.dry_run ? s.planned : s.delivered,
+                           f.dry_run ? "planned (dry run, nothing sent)" : "delivered", s.invalid,
+                           s.failed);
+  return s;
 }
 
 int run_publish(const PublishFlags& f, const GlobalOptions& global) {
@@ -61,55 +159,29 @@ int run_publish(const PublishFlags& f, const GlobalOptions& global) {
   options.connect_timeout = seconds_to_ms(f.timeout);
   options.flush_timeout = seconds_to_ms(f.flush_timeout);
 
-  const bool json = f.output == "json";
-  const bool per_event = !f.quiet && !f.background;
-  int partition_count = -1;
-  auto sink = [&](const PublishOutcome& o) {
-    using Kind = PublishOutcome::Kind;
-    // Problems always reach stderr, even with --quiet/--background: nothing fails silently.
-    if ((o.kind == Kind::invalid || o.kind == Kind::failed) && !per_event)
-      std::cerr << "evbus: " << (o.kind == Kind::invalid ? "invalid " : "failed ") << o.source
-                << ": " << describe_errors(o.errors) << '\n';
-    if (!per_event && o.kind != Kind::planned) return;
-    if (json)
-      std::cout << outcome_to_json(o).dump() << '\n';
-    else if (o.kind == Kind::planned)
-      write_planned_text(std::cout, o, partition_count);
-    else
-      write_outcome_text(o.kind == Kind::delivered ? std::cout : std::cerr, o);
-  };
-
-  EventPublisher publisher(config, schemas, options, sink, EnvelopeDefaults::system(),
-                           stderr_diagnostics(global));
-  if (f.dry_run) partition_count = publisher.partition_count();
-
-  bool interrupted = false;
-  if (from_flags) {
-    publisher.publish_json(event_from_flags(f), "flags");
-  } else {
-    std::ifstream file;
-    std::istream* in = &std::cin;
-    const std::string name = f.file.empty() || f.file == "-" ? "stdin" : f.file;
-    if (name != "stdin") {
-      file.open(f.file);
-      if (!file) throw Error(ErrorKind::invalid_input, fmt::format("cannot open {}", f.file));
-      in = &file;
-    }
-    std::string line;
-    for (uint64_t n = 1; std::getline(*in, line); ++n) {
-      if (stop_requested().load()) {
-        interrupted = true;
-        break;
-      }
-      publisher.publish_line(line, fmt::format("{}:{}", name, n));
-    }
+  // The endpoint is up before connecting, so a scraper also sees a run that cannot connect.
+  std::optional<BusMetrics> metrics;
+  std::optional<MetricsServer> server;
+  if (f.metrics_port >= 0) {
+    metrics.emplace();
+    server.emplace(metrics->registry(), f.metrics_bind, f.metrics_port);
+    std::cerr << "evbus: metrics at " << server->url() << '\n';
+    options.metrics = &*metrics;
   }
-  const PublishSummary s = publisher.finish();
 
-  std::cerr << fmt::format("evbus: publish: {} read, {} {}, {} invalid, {} failed\n", s.read,
-                           f.dry_run ? s.planned : s.delivered,
-                           f.dry_run ? "planned (dry run, nothing sent)" : "delivered", s.invalid,
-                           s.failed);
+  RunStats stats;
+  auto write_stats = [&] {
+    if (!f.stats_json.empty()) write_run_stats_file(f.stats_json, stats);
+  };
+  PublishSummary s;
+  bool interrupted = false;
+  try {
+    s = publish_all(f, global, config, schemas, options, stats, interrupted);
+  } catch (const Error&) {
+    write_stats();  // a run that failed to start still leaves its (empty) statistics
+    throw;
+  }
+  write_stats();
   if (s.failed > 0)
     throw Error(ErrorKind::undelivered, fmt::format("{} event(s) not delivered", s.failed));
   if (s.invalid > 0)
@@ -141,12 +213,27 @@ void register_publish(CLI::App& app, const GlobalOptions& global, Runner& runner
   cmd->add_option("--flush-timeout", flags->flush_timeout,
                   "Seconds to wait for outstanding deliveries at the end")
       ->capture_default_str();
-  add_examples(*cmd,
-               "  evbus publish -c bus.yaml --type OrderPlaced --aggregate-id "
-               "7d3c2b1a-5e4f-4a6b-8c9d-0e1f2a3b4c5d --data '{\"customer_id\":\"C-1\",\"total\":9.5}'\n"
-               "  evbus publish -c bus.yaml --file examples/orders.jsonl --output json\n"
-               "  generate-events | evbus publish -c bus.yaml --quiet\n");
-  cmd->callback([flags, &global, &runner] { runner = [flags, &global] { return run_publish(*flags, global); }; });
+  cmd->add_option("--metrics-port", flags->metrics_port,
+                  "Serve Prometheus metrics at http://BIND:PORT/metrics while running (0: any free "
+                  "port, printed on stderr)")
+      ->type_name("PORT")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--metrics-bind", flags->metrics_bind, "Address the metrics endpoint binds to")
+      ->capture_default_str();
+  cmd->add_option("--stats-json", flags->stats_json,
+                  "Write the run statistics (eventsource-py's 12 stats keys) to FILE at the end, "
+                  "also after SIGINT/SIGTERM")
+      ->type_name("FILE");
+  add_examples(
+      *cmd,
+      "  evbus publish -c bus.yaml --type OrderPlaced --aggregate-id "
+      "7d3c2b1a-5e4f-4a6b-8c9d-0e1f2a3b4c5d --data '{\"customer_id\":\"C-1\",\"total\":9.5}'\n"
+      "  evbus publish -c bus.yaml --file examples/orders.jsonl --output json\n"
+      "  generate-events | evbus publish -c bus.yaml --quiet --metrics-port 9464 "
+      "--stats-json run.json\n");
+  cmd->callback([flags, &global, &runner] {
+    runner = [flags, &global] { return run_publish(*flags, global); };
+  });
 }
 
 }  // namespace evbus::app
