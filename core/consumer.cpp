@@ -149,11 +149,12 @@ struct GroupConsumer::Impl {
       return;
     }
     // Revoked (or lost): commit what was processed so the next owner does not redo it.
-    if (parts->cnt > 0) ++self->rebalance_count;
+    // Leaving the group on close revokes everything too; that is not a rebalance.
+    if (parts->cnt > 0 && !self->closed) ++self->rebalance_count;
     if (self->revoke_hook) {
       std::vector<int32_t> revoked;
       for (int i = 0; i < parts->cnt; ++i) revoked.push_back(parts->elems[i].partition);
-      self->revoke_hook(revoked);
+      if (!self->closed) self->revoke_hook(revoked);
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk))
       self->commit_partitions(parts);
@@ -306,6 +307,10 @@ void GroupConsumer::extend_end(int32_t partition, int64_t end) {
   it->second.done = it->second.position >= 0 && it->second.position >= end;
 }
 
+void GroupConsumer::on_statistics(std::function<void(std::string_view json)> sink) {
+  impl_->context.statistics = std::move(sink);
+}
+
 void GroupConsumer::set_revoke_hook(std::function<void(const std::vector<int32_t>&)> hook) {
   impl_->revoke_hook = std::move(hook);
 }
@@ -350,42 +355,6 @@ ConsumedEvent inspect_record(InRecord record, const SchemaSet& schemas) {
   }
   out.record = std::move(record);
   return out;
-}
-
-namespace {
-
-std::string iso_or_null_text(const std::optional<Timestamp>& ts) {
-  return ts ? format_header_time(*ts) : "never";
-}
-
-}  // namespace
-
-Json RunStats::to_json() const {
-  const auto time = [](const std::optional<Timestamp>& ts) {
-    return ts ? Json(format_header_time(*ts)) : Json(nullptr);
-  };
-  Json out = Json::object();
-  out["events_published"] = events_published;
-  out["events_consumed"] = events_consumed;
-  out["events_processed_success"] = events_processed_success;
-  out["events_processed_failed"] = events_processed_failed;
-  out["messages_sent_to_dlq"] = messages_sent_to_dlq;
-  out["handler_errors"] = handler_errors;
-  out["reconnections"] = reconnections;
-  out["rebalance_count"] = rebalance_count;
-  out["last_publish_at"] = time(last_publish_at);
-  out["last_consume_at"] = time(last_consume_at);
-  out["last_error_at"] = time(last_error_at);
-  out["connected_at"] = time(connected_at);
-  return out;
-}
-
-std::string RunStats::summary_line() const {
-  return fmt::format(
-      "consumed {}, succeeded {}, failed {} (handler errors {}), sent to DLQ {}, rebalances {}, "
-      "last error {}",
-      events_consumed, events_processed_success, events_processed_failed, handler_errors,
-      messages_sent_to_dlq, rebalance_count, iso_or_null_text(last_error_at));
 }
 
 namespace {
@@ -443,17 +412,50 @@ class ConsumeLoop {
         consumer_(consumer_properties(config), options(config, request), diagnostics_) {}
 
   ConsumeSummary run() {
+    try {
+      run_loop();
+    } catch (...) {
+      finish();
+      throw;
+    }
+    finish();
+    if (fatal_) throw *fatal_;
+    return summary_;
+  }
+
+ private:
+  // Hands the statistics out and marks the connection closed, on every way out of run().
+  void finish() {
+    summary_.rebalances = consumer_.rebalances();
+    summary_.stats.rebalance_count = static_cast<uint64_t>(summary_.rebalances);
+    if (fatal_ && !summary_.stats.last_error_at) summary_.stats.last_error_at = now_utc();
+    if (metrics()) metrics()->connections_active(config_.consumer_group, false);
+    if (request_.on_finish) request_.on_finish(summary_.stats);
+  }
+
+  BusMetrics* metrics() const { return request_.metrics; }
+
+  void run_loop() {
+    if (metrics())
+      consumer_.on_statistics(
+          [m = metrics(), group = config_.consumer_group](std::string_view json) {
+            m->librdkafka_statistics(json, group);
+          });
     consumer_.ensure_reachable(request_.connect_timeout);
     summary_.stats.connected_at = now_utc();
+    if (metrics()) metrics()->connections_active(config_.consumer_group, true);
     if (!consumer_.topic_exists(request_.connect_timeout)) {
       summary_.topic_missing = true;
-      if (request_.exit_at_end) return summary_;  // nothing to read, so the end is reached at once
+      if (request_.exit_at_end) return;  // nothing to read, so the end is reached at once
     }
     if (handling_ && schemas_.empty())
       notify(NoticeLevel::warning,
              "the config names no schemas: event types and bodies are not validated, so only "
              "records without an event_type header or with a non-JSON body are dead-lettered");
-    consumer_.set_revoke_hook([this](const std::vector<int32_t>& revoked) { forget(revoked); });
+    consumer_.set_revoke_hook([this](const std::vector<int32_t>& revoked) {
+      if (metrics()) metrics()->rebalance(config_.consumer_group);
+      forget(revoked);
+    });
     consumer_.subscribe();
     while (!stop_.load() && keep_going_) {
       if (request_.max && summary_.delivered_to_sink >= *request_.max) break;
@@ -472,14 +474,9 @@ class ConsumeLoop {
       keep_going_ = process(std::move(*record));
     }
     commit_now(true);
-    summary_.rebalances = consumer_.rebalances();
-    summary_.stats.rebalance_count = static_cast<uint64_t>(summary_.rebalances);
     consumer_.close();
-    if (fatal_) throw *fatal_;
-    return summary_;
   }
 
- private:
   // A partition whose next record waits for its retry_after; later records queue behind it.
   struct Parked {
     InRecord record;
@@ -510,6 +507,12 @@ class ConsumeLoop {
     ++summary_.polled;
     ++summary_.stats.events_consumed;
     summary_.stats.last_consume_at = now_utc();
+    if (metrics()) {
+      // As the seed: counted per record that carries an event_type header.
+      const Header* type = find_header(record.headers, "event_type");
+      if (type != nullptr && type->value)
+        metrics()->consumed(record.topic, record.partition, printable(*type->value));
+    }
     return true;
   }
 
@@ -587,6 +590,19 @@ class ConsumeLoop {
   }
 
   bool handle(InRecord record) {
+    const auto started = std::chrono::steady_clock::now();
+    const std::string topic = record.topic;
+    const bool go_on = handle_record(std::move(record));
+    if (metrics()) metrics()->consume_duration(topic, elapsed_ms(started));
+    return go_on;
+  }
+
+  static double elapsed_ms(std::chrono::steady_clock::time_point since) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
+        .count();
+  }
+
+  bool handle_record(InRecord record) {
     ConsumedEvent event = inspect_record(std::move(record), schemas_);
     if (handling_) {
       if (auto why = deserialization_failure(event, schemas_)) {
@@ -603,13 +619,24 @@ class ConsumeLoop {
       return true;
     }
     if (!event.problems.empty()) ++summary_.invalid;
+    const auto handler_started = std::chrono::steady_clock::now();
     const Disposition d = handler_(event);
     if (d.kind == Disposition::Kind::stop) return false;
+    if (handling_ && metrics()) record_handler_metrics(event, d, elapsed_ms(handler_started));
     ++summary_.delivered_to_sink;
     if (d.kind == Disposition::Kind::failed) return failed(event, d);
     ++summary_.stats.events_processed_success;
     done(event.record);
     return true;
+  }
+
+  void record_handler_metrics(const ConsumedEvent& event, const Disposition& d, double ms) const {
+    const std::string type = event.event_type.value_or("");
+    metrics()->handler_duration(request_.handler_name, type, ms);
+    if (d.kind == Disposition::Kind::failed)
+      metrics()->handler_error(request_.handler_name, type, d.error_type);
+    else
+      metrics()->handler_invoked(request_.handler_name, type);
   }
 
   bool failed(const ConsumedEvent& event, const Disposition& d) {
@@ -675,6 +702,7 @@ class ConsumeLoop {
     }
     ++summary_.dead_lettered;
     ++summary_.stats.messages_sent_to_dlq;
+    if (metrics()) metrics()->sent_to_dlq(to_string(letter.reason), letter.error_type);
     notify(NoticeLevel::warning, fmt::format("{}: {} ({}: {}); sent to {}[{}]@{}", where(record),
                                              to_string(letter.reason), letter.error_type,
                                              first_line(letter.error_message), report.topic,

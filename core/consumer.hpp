@@ -13,9 +13,11 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/metrics.hpp"
 #include "core/producer.hpp"  // Diagnostics
 #include "core/record.hpp"
 #include "core/schema.hpp"
+#include "core/stats.hpp"
 #include "core/timefmt.hpp"
 
 namespace evbus {
@@ -66,6 +68,8 @@ class GroupConsumer {
   // Called with the partitions being revoked (or lost), inside poll(), before their marked
   // offsets are committed.
   void set_revoke_hook(std::function<void(const std::vector<int32_t>&)> hook);
+  // librdkafka's statistics JSON (needs statistics.interval.ms > 0), on the polling thread.
+  void on_statistics(std::function<void(std::string_view json)> sink);
 
   struct Impl;
 
@@ -118,24 +122,13 @@ struct ConsumeRequest {
   bool skip_failed = false;
   // handle_events: how long a retry or DLQ copy may take to be acknowledged by the broker.
   std::chrono::milliseconds delivery_timeout{60000};
-};
-
-// The counters eventsource-py's get_stats_dict() keeps (contract §7), for one run.
-struct RunStats {
-  uint64_t events_published = 0;  // evbus consume publishes nothing (retry copies do not count)
-  uint64_t events_consumed = 0;   // every record polled, retry copies and malformed ones included
-  uint64_t events_processed_success = 0;  // handled, or no handler for its type
-  uint64_t events_processed_failed = 0;   // failed handler runs sent to retry or DLQ
-  uint64_t messages_sent_to_dlq = 0;      // DLQ copies acknowledged by the broker
-  uint64_t handler_errors = 0;            // failing handler runs
-  uint64_t reconnections = 0;             // librdkafka reconnects by itself: always 0
-  uint64_t rebalance_count = 0;
-  std::optional<Timestamp> last_publish_at, last_consume_at, last_error_at, connected_at;
-
-  // The 12 keys in get_stats_dict() order; times as isoformat with +00:00, or null.
-  Json to_json() const;
-  // One line for humans: "consumed 7, succeeded 2, failed 4 (handler errors 4), ...".
-  std::string summary_line() const;
+  // Live instruments for --metrics-port (optional; owned by the caller) and the handler's name
+  // in their labels.
+  BusMetrics* metrics = nullptr;
+  std::string handler_name = "exec";
+  // Receives the run's statistics when the run ends, also when it ends with an error, so
+  // --stats-json is written on every path.
+  std::function<void(const RunStats&)> on_finish;
 };
 
 struct ConsumeSummary {

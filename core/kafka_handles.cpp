@@ -42,12 +42,19 @@ void error_to_context(rd_kafka_t* rk, int err, const char* reason, void* opaque)
   }
   if (ctx->log) ctx->log(3, fmt::format("{}: {}", rd_kafka_err2name(code), reason));
 }
+
+int statistics_to_context(rd_kafka_t* /*rk*/, char* json, size_t len, void* opaque) {
+  auto* ctx = static_cast<ClientContext*>(opaque);
+  if (ctx != nullptr && ctx->statistics) ctx->statistics(std::string_view(json, len));
+  return 0;  // librdkafka frees the JSON
+}
 }  // namespace
 
 void attach_context(rd_kafka_conf_t* conf, ClientContext* context) {
   rd_kafka_conf_set_opaque(conf, context);
   rd_kafka_conf_set_log_cb(conf, log_to_context);
   rd_kafka_conf_set_error_cb(conf, error_to_context);
+  rd_kafka_conf_set_stats_cb(conf, statistics_to_context);
 }
 
 ClientPtr make_client(rd_kafka_type_t type, ConfPtr conf) {

@@ -76,6 +76,9 @@ struct ClientContext {
   // Set by the error callback; read by run loops (callbacks never throw or exit).
   bool all_brokers_down = false;
   std::string fatal_error;
+  // librdkafka's statistics JSON (emitted every statistics.interval.ms, on the thread that
+  // polls); unset = ignored.
+  std::function<void(std::string_view json)> statistics;
 };
 void attach_context(rd_kafka_conf_t* conf, ClientContext* context);
 ClientContext* context_of(const rd_kafka_t* client);

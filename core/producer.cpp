@@ -98,4 +98,8 @@ std::vector<DeliveryReport> Producer::flush(std::chrono::milliseconds timeout) {
 
 int64_t Producer::in_flight() const { return impl_->in_flight; }
 
+void Producer::on_statistics(std::function<void(std::string_view json)> sink) {
+  impl_->context.statistics = std::move(sink);
+}
+
 }  // namespace evbus

@@ -29,6 +29,9 @@ class Producer {
  public:
   // Throws Error{invalid_input} for a property librdkafka rejects.
   explicit Producer(const ClientProperties& properties, Diagnostics diagnostics = {});
+  // Receives librdkafka's statistics JSON (needs statistics.interval.ms > 0 in `properties`),
+  // on the thread calling poll/flush. Set before the first poll.
+  void on_statistics(std::function<void(std::string_view json)> sink);
   ~Producer();
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;

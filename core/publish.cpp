@@ -24,6 +24,9 @@ EventPublisher::EventPublisher(const BusConfig& config, const SchemaSet& schemas
       sink_(std::move(sink)),
       defaults_(std::move(defaults)) {
   producer_ = std::make_unique<Producer>(producer_properties(config_), std::move(diagnostics));
+  if (options_.metrics)
+    producer_->on_statistics(
+        [m = options_.metrics](std::string_view json) { m->librdkafka_statistics(json); });
   producer_->ensure_reachable(options_.connect_timeout);
   connected_at_ = now_utc();
   if (options_.dry_run)
@@ -100,18 +103,16 @@ void EventPublisher::drain(std::vector<DeliveryReport> reports) {
 
 void EventPublisher::publish_line(std::string_view line, const std::string& source) {
   if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;
-  Json input;
-  try {
-    input = Json::parse(line);
-  } catch (const Json::parse_error& e) {
+  auto parsed = parse_event_json(line);
+  if (!parsed.value) {
     ++summary_.read;
     PublishOutcome outcome;
     outcome.source = source;
-    outcome.errors.push_back({"", fmt::format("not valid JSON: {}", e.what())});
+    outcome.errors.push_back({"", "not valid JSON: " + parsed.error});
     emit(std::move(outcome));
     return;
   }
-  publish_json(input, source);
+  publish_json(*parsed.value, source);
 }
 
 void EventPublisher::publish_json(const Json& input, const std::string& source) {

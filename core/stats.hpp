@@ -24,10 +24,18 @@ namespace evbus {
 // ---------------------------------------------------------------------------------------------
 // Run statistics (the seed's stats dict)
 
-// RunStats (the 12 counters and times) is defined in core/consumer.hpp, where consume filled it
-// first; it belongs here, and moves once consumer.hpp can include this header. These functions
-// are its one home for output, for publish, consume and dlq replay alike.
-struct RunStats;
+// The counters eventsource-py's get_stats_dict() keeps (contract §7), for one run.
+struct RunStats {
+  uint64_t events_published = 0;  // evbus consume publishes nothing (retry copies do not count)
+  uint64_t events_consumed = 0;   // every record polled, retry copies and malformed ones included
+  uint64_t events_processed_success = 0;  // handled, or no handler for its type
+  uint64_t events_processed_failed = 0;   // failed handler runs sent to retry or DLQ
+  uint64_t messages_sent_to_dlq = 0;      // DLQ copies acknowledged by the broker
+  uint64_t handler_errors = 0;            // failing handler runs
+  uint64_t reconnections = 0;             // librdkafka reconnects by itself: always 0
+  uint64_t rebalance_count = 0;
+  std::optional<Timestamp> last_publish_at, last_consume_at, last_error_at, connected_at;
+};
 
 // Exactly the 12 keys in get_stats_dict()'s order; times as Python's isoformat()
 // ("2026-01-15T10:30:00.123456+00:00"), or null.

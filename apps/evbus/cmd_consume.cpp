@@ -1,6 +1,8 @@
 // evbus consume: read the bus topic in the consumer group and print it, or run a handler command
 // per event (--exec) with eventsource-py's retries and dead-letter queue.
 #include <fmt/format.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -25,9 +27,11 @@ struct ConsumeFlags {
   std::string group;
   double timeout = 10.0;
   std::string exec;
+  bool exec_given = false;  // --exec "" (an unset variable) must not mean "no handler"
   double handler_timeout = 30.0;
   bool skip_failed = false;
-  bool stats_json = false;
+  std::string stats_json;
+  MetricsFlags metrics;
 };
 
 // output_errno is set when stdout fails for a reason other than a closed pipe (disk full, I/O).
@@ -49,6 +53,13 @@ Verdict print_event(const ConsumedEvent& event, bool pretty, int& output_errno) 
   return Verdict::stop;
 }
 
+// True when nobody reads our stdout any more (`| head` exited): handlers writing to it then die
+// of SIGPIPE through no fault of the event, so the run must stop rather than dead-letter them.
+bool stdout_reader_gone() {
+  pollfd out{STDOUT_FILENO, POLLOUT, 0};
+  return ::poll(&out, 1, 0) == 1 && (out.revents & POLLERR) != 0;
+}
+
 ConsumeSummary run_handlers(const ConsumeFlags& f, const GlobalOptions& global,
                             const BusConfig& config, const SchemaSet& schemas,
                             const ConsumeRequest& request) {
@@ -67,14 +78,19 @@ ConsumeSummary run_handlers(const ConsumeFlags& f, const GlobalOptions& global,
         event.event_type.value_or("?"), event.retry_count,
         result.succeeded() ? "handled" : result.error_type(), result.elapsed.count());
   };
-  const EventHandler handler =
+  const EventHandler command =
       make_command_handler({f.exec, seconds_to_ms(f.handler_timeout)}, on_result);
+  const EventHandler handler = [&command](const ConsumedEvent& event) {
+    Disposition d = command(event);
+    if (d.kind == Disposition::Kind::failed && stdout_reader_gone()) return Disposition::stop();
+    return d;
+  };
   return handle_events(config, schemas, request, handler, stop_requested(),
                        stderr_diagnostics(global), notices);
 }
 
 int run_consume(const ConsumeFlags& f, const GlobalOptions& global) {
-  const BusConfig config = load_bus_config(global, f.group);
+  const BusConfig config = with_client_statistics(load_bus_config(global, f.group), f.metrics);
   const SchemaSet schemas = load_bus_schemas(config);
   // A misspelt --type would silently filter (and commit) everything away.
   if (!schemas.empty())
@@ -83,6 +99,8 @@ int run_consume(const ConsumeFlags& f, const GlobalOptions& global) {
         throw Error(ErrorKind::usage,
                     fmt::format("--type {}: no such event type in the configured schemas", type));
   if (f.exec.empty() && f.skip_failed) throw Error(ErrorKind::usage, "--skip-failed needs --exec");
+  if (f.exec_given && f.exec.find_first_not_of(" \t") == std::string::npos)
+    throw Error(ErrorKind::usage, "--exec needs a command (it is empty)");
 
   ConsumeRequest request;
   request.from = *parse_start_from(f.from);
@@ -91,6 +109,15 @@ int run_consume(const ConsumeFlags& f, const GlobalOptions& global) {
   request.types = f.types;
   request.connect_timeout = seconds_to_ms(f.timeout);
   request.skip_failed = f.skip_failed;
+  request.handler_name = f.exec.empty() ? "output" : f.exec;
+  MetricsEndpoint endpoint(f.metrics);
+  request.metrics = endpoint.metrics();
+  const auto started = std::chrono::steady_clock::now();
+  RunStats final_stats;
+  request.on_finish = [&](const RunStats& stats) {
+    final_stats = stats;
+    write_stats_json(f.stats_json, stats);
+  };
 
   const bool pretty = f.output == "pretty";
   int output_errno = 0;
@@ -114,8 +141,9 @@ int run_consume(const ConsumeFlags& f, const GlobalOptions& global) {
   if (!f.exec.empty())
     extra = fmt::format(", retried {}, waited for retry_after {}{}", s.retried, s.retry_waits,
                         f.skip_failed ? fmt::format(", skipped {}", s.skipped) : "");
-  std::cerr << "evbus: consume: " << s.stats.summary_line() << extra << '\n';
-  if (f.stats_json) std::cerr << "evbus: stats " << s.stats.to_json().dump() << '\n';
+  std::cerr << "evbus: consume: "
+            << run_stats_summary(final_stats, std::chrono::steady_clock::now() - started) << extra
+            << '\n';
   return 0;
 }
 
@@ -143,7 +171,8 @@ void register_consume(CLI::App& app, const GlobalOptions& global, Runner& runner
       ->capture_default_str();
   cmd->add_option("--exec", flags->exec,
                   "Run CMD (via /bin/sh -c) per event: body on stdin, EVBUS_* in the "
-                  "environment, exit 0 = handled; failures are retried, then dead-lettered");
+                  "environment, exit 0 = handled; failures are retried, then dead-lettered")
+      ->each([f = flags.get()](const std::string&) { f->exec_given = true; });
   cmd->add_option("--handler-timeout", flags->handler_timeout,
                   "Seconds before a handler run is killed and counts as failed (HandlerTimeout)")
       ->check(CLI::Range(0.001, 86400.0))
@@ -151,12 +180,14 @@ void register_consume(CLI::App& app, const GlobalOptions& global, Runner& runner
   cmd->add_flag("--skip-failed", flags->skip_failed,
                 "With enable_dlq: false, commit and count a record that exhausted its retries "
                 "instead of stopping (exit 5)");
-  cmd->add_flag("--stats-json", flags->stats_json,
-                "Also print the run's get_stats_dict() counters as JSON on stderr");
+  add_stats_json_flag(*cmd, flags->stats_json);
+  add_metrics_flags(*cmd, flags->metrics);
   add_examples(*cmd,
                "  evbus consume -c bus.yaml --from beginning --exit-at-end\n"
                "  evbus consume -c bus.yaml --type OrderPlaced --max 10 --output pretty\n"
-               "  evbus consume -c bus.yaml --exec ./handle-order.sh --handler-timeout 10\n");
+               "  evbus consume -c bus.yaml --exec ./handle-order.sh --handler-timeout 10\n"
+               "  evbus consume -c bus.yaml --exec ./project.sh --metrics-port 9464 --stats-json "
+               "run.json\n");
   cmd->callback([flags, &global, &runner] {
     runner = [flags, &global] { return run_consume(*flags, global); };
   });

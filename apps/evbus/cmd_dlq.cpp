@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <limits>
 
 #include "commands.hpp"
 #include "core/dlq.hpp"
@@ -131,12 +132,16 @@ int run_replay_bulk(const DlqFlags& f, const GlobalOptions& global) {
   if (!f.rate.empty()) {
     std::string text = f.rate;
     if (text.size() > 2 && text.substr(text.size() - 2) == "/s") text.resize(text.size() - 2);
+    std::size_t used = 0;
     try {
-      request.rate = std::stod(text);
+      request.rate = std::stod(text, &used);
     } catch (const std::exception&) {
+      used = 0;
+    }
+    // Anything but a plain number (a "/m" unit, spaces) is refused, never read as per second.
+    if (used == 0 || used != text.size())
       throw Error(ErrorKind::usage,
                   fmt::format("--rate {}: expected records per second, e.g. 50 or 50/s", f.rate));
-    }
     if (*request.rate <= 0) throw Error(ErrorKind::usage, "--rate must be above 0");
   }
   const bool json = f.output == "json";
@@ -168,6 +173,12 @@ int run_replay_bulk(const DlqFlags& f, const GlobalOptions& global) {
 }
 
 int run_replay(const DlqFlags& f, const GlobalOptions& global) {
+  if (f.offset < 0 && f.dry_run)
+    throw Error(ErrorKind::usage,
+                "--dry-run shows one record (--partition P --offset O); a bulk replay previews "
+                "unless --yes is given");
+  if (f.offset >= 0 && f.all)
+    throw Error(ErrorKind::usage, "give either --partition P --offset O or --all, not both");
   if (f.offset >= 0) {
     if (f.partition < 0) throw Error(ErrorKind::usage, "--offset needs --partition");
     return run_replay_one(f, global);
@@ -183,7 +194,8 @@ void add_common(CLI::App& cmd, DlqFlags& f) {
 }
 
 void add_filters(CLI::App& cmd, DlqFlags& f) {
-  cmd.add_option("-n,--limit", f.limit, "At most N records (0: no limit)");
+  cmd.add_option("-n,--limit", f.limit, "At most N records (0: no limit)")
+      ->check(CLI::Range(0, 1000000000));
   cmd.add_option("-t,--type", f.types, "Only this event_type (repeatable)");
   cmd.add_option("--reason", f.reasons,
                  "Only this reason: max_retries_exceeded, deserialization_error, republish_failed "
@@ -194,7 +206,8 @@ void add_filters(CLI::App& cmd, DlqFlags& f) {
   cmd.add_option("--since", f.since,
                  "DLQ records written at or after: ISO time or 30s/15m/2h/7d ago");
   cmd.add_option("--until", f.until, "DLQ records written before: ISO time or a duration ago");
-  cmd.add_option("-p,--partition", f.partition, "Only this DLQ partition");
+  cmd.add_option("-p,--partition", f.partition, "Only this DLQ partition")
+      ->check(CLI::Range(0, 1000000));
 }
 
 template <typename Run>
@@ -248,7 +261,8 @@ void register_dlq(CLI::App& app, const GlobalOptions& global, Runner& runner) {
       "replay", "Copy DLQ records back to {prefix}.stream (contract §4.6); the DLQ is not changed");
   add_common(*replay, *rf);
   add_filters(*replay, *rf);
-  replay->add_option("--offset", rf->offset, "Replay the one record at --partition P --offset O");
+  replay->add_option("--offset", rf->offset, "Replay the one record at --partition P --offset O")
+      ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
   replay->add_flag("--force", rf->force,
                    "Replay even past dlq_max_replay_attempts or with an unparseable "
                    "dlq_replay_count");

@@ -29,8 +29,7 @@ struct PublishFlags {
   bool dry_run = false;
   double timeout = 10.0;
   double flush_timeout = 60.0;
-  int metrics_port = -1;  // -1: no endpoint; 0: any free port
-  std::string metrics_bind = "127.0.0.1";
+  MetricsFlags metrics;
   std::string stats_json;
 };
 
@@ -59,11 +58,10 @@ struct Input {
 Json event_from_flags(const PublishFlags& f) {
   Json input = Json::object();
   if (!f.data.empty()) {
-    try {
-      input = Json::parse(f.data);
-    } catch (const Json::parse_error& e) {
-      throw Error(ErrorKind::invalid_input, fmt::format("--data is not valid JSON: {}", e.what()));
-    }
+    auto parsed = parse_event_json(f.data);
+    if (!parsed.value)
+      throw Error(ErrorKind::invalid_input, "--data is not valid JSON: " + parsed.error);
+    input = std::move(*parsed.value);
     if (!input.is_object()) throw Error(ErrorKind::invalid_input, "--data must be a JSON object");
   }
   if (!f.aggregate_id.empty()) input["aggregate_id"] = f.aggregate_id;
@@ -146,7 +144,7 @@ int run_publish(const PublishFlags& f, const GlobalOptions& global) {
   if (from_flags && f.type.empty())
     throw Error(ErrorKind::usage, "--type is required with --aggregate-id/--data");
 
-  const BusConfig config = load_bus_config(global);
+  const BusConfig config = with_client_statistics(load_bus_config(global), f.metrics);
   const SchemaSet schemas = load_bus_schemas(config);
   if (schemas.empty())
     throw Error(ErrorKind::invalid_input,
@@ -159,20 +157,11 @@ int run_publish(const PublishFlags& f, const GlobalOptions& global) {
   options.connect_timeout = seconds_to_ms(f.timeout);
   options.flush_timeout = seconds_to_ms(f.flush_timeout);
 
-  // The endpoint is up before connecting, so a scraper also sees a run that cannot connect.
-  std::optional<BusMetrics> metrics;
-  std::optional<MetricsServer> server;
-  if (f.metrics_port >= 0) {
-    metrics.emplace();
-    server.emplace(metrics->registry(), f.metrics_bind, f.metrics_port);
-    std::cerr << "evbus: metrics at " << server->url() << '\n';
-    options.metrics = &*metrics;
-  }
+  MetricsEndpoint endpoint(f.metrics);
+  options.metrics = endpoint.metrics();
 
   RunStats stats;
-  auto write_stats = [&] {
-    if (!f.stats_json.empty()) write_run_stats_file(f.stats_json, stats);
-  };
+  auto write_stats = [&] { write_stats_json(f.stats_json, stats); };
   PublishSummary s;
   bool interrupted = false;
   try {
@@ -213,17 +202,8 @@ void register_publish(CLI::App& app, const GlobalOptions& global, Runner& runner
   cmd->add_option("--flush-timeout", flags->flush_timeout,
                   "Seconds to wait for outstanding deliveries at the end")
       ->capture_default_str();
-  cmd->add_option("--metrics-port", flags->metrics_port,
-                  "Serve Prometheus metrics at http://BIND:PORT/metrics while running (0: any free "
-                  "port, printed on stderr)")
-      ->type_name("PORT")
-      ->check(CLI::Range(0, 65535));
-  cmd->add_option("--metrics-bind", flags->metrics_bind, "Address the metrics endpoint binds to")
-      ->capture_default_str();
-  cmd->add_option("--stats-json", flags->stats_json,
-                  "Write the run statistics (eventsource-py's 12 stats keys) to FILE at the end, "
-                  "also after SIGINT/SIGTERM")
-      ->type_name("FILE");
+  add_metrics_flags(*cmd, flags->metrics);
+  add_stats_json_flag(*cmd, flags->stats_json);
   add_examples(
       *cmd,
       "  evbus publish -c bus.yaml --type OrderPlaced --aggregate-id "

@@ -76,6 +76,48 @@ void add_examples(CLI::App& command, const std::string& examples) {
   command.footer("\nExamples:\n" + examples);
 }
 
+void add_metrics_flags(CLI::App& command, MetricsFlags& flags) {
+  command
+      .add_option("--metrics-port", flags.port,
+                  "Serve Prometheus metrics at http://BIND:PORT/metrics while running (0: any free "
+                  "port, printed on stderr)")
+      ->type_name("PORT")
+      ->check(CLI::Range(0, 65535));
+  command.add_option("--metrics-bind", flags.bind, "Address the metrics endpoint binds to")
+      ->capture_default_str();
+}
+
+MetricsEndpoint::MetricsEndpoint(const MetricsFlags& flags) {
+  if (flags.port < 0) return;
+  metrics_.emplace();
+  server_.emplace(metrics_->registry(), flags.bind, flags.port);
+  std::cerr << "evbus: metrics at " << server_->url() << '\n';
+}
+
+BusConfig with_client_statistics(BusConfig config, const MetricsFlags& flags) {
+  if (flags.port < 0) return config;
+  for (const auto& [key, value] : config.librdkafka)
+    if (key == "statistics.interval.ms") return config;
+  config.librdkafka.emplace_back("statistics.interval.ms", "5000");
+  return config;
+}
+
+void add_stats_json_flag(CLI::App& command, std::string& target) {
+  command
+      .add_option("--stats-json", target,
+                  "Write the run statistics (eventsource-py's 12 get_stats_dict() keys) to FILE "
+                  "at the end, also after SIGINT/SIGTERM or an error; - prints them on stderr")
+      ->type_name("FILE");
+}
+
+void write_stats_json(const std::string& target, const RunStats& stats) {
+  if (target.empty()) return;
+  if (target == "-")
+    std::cerr << "evbus: stats " << run_stats_to_json(stats).dump() << '\n';
+  else
+    write_run_stats_file(target, stats);
+}
+
 std::chrono::milliseconds seconds_to_ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
 }

@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/metrics.hpp"
 #include "core/producer.hpp"
 #include "core/schema.hpp"
+#include "core/stats.hpp"
 
 namespace evbus::app {
 
@@ -43,5 +45,33 @@ void install_signal_handlers();
 void add_examples(CLI::App& command, const std::string& examples);
 
 std::chrono::milliseconds seconds_to_ms(double seconds);
+
+// --metrics-port / --metrics-bind, shared by the long-running subcommands.
+struct MetricsFlags {
+  int port = -1;  // -1: no endpoint; 0: any free port
+  std::string bind = "127.0.0.1";
+};
+void add_metrics_flags(CLI::App& command, MetricsFlags& flags);
+
+// The instruments and, when a port was asked for, the HTTP endpoint serving them; the endpoint is
+// up before connecting, so a scraper also sees a run that cannot connect.
+class MetricsEndpoint {
+ public:
+  explicit MetricsEndpoint(const MetricsFlags& flags);
+  BusMetrics* metrics() { return metrics_ ? &*metrics_ : nullptr; }
+
+ private:
+  std::optional<BusMetrics> metrics_;
+  std::optional<MetricsServer> server_;
+};
+
+// With an endpoint, librdkafka's statistics feed the broker round-trip and queue gauges; the
+// user's own statistics.interval.ms wins.
+BusConfig with_client_statistics(BusConfig config, const MetricsFlags& flags);
+
+// --stats-json FILE: the 12 get_stats_dict() keys; "-" writes one "evbus: stats {...}" line to
+// stderr instead of a file.
+void add_stats_json_flag(CLI::App& command, std::string& target);
+void write_stats_json(const std::string& target, const RunStats& stats);
 
 }  // namespace evbus::app
