@@ -218,49 +218,8 @@ void write_wire_json(const Json& v, std::string& out) {
 
 std::string format_wire_float(double value) {
   if (!std::isfinite(value)) return "null";  // as nlohmann; pydantic rejects inf/nan anyway
-  // Shortest round-trip digits, split into sign, digits and exponent: d.ddd x 10^exp.
-  std::array<char, 64> buf{};
-  const auto res =
-      std::to_chars(buf.data(), buf.data() + buf.size(), value, std::chars_format::scientific);
-  const std::string_view sci(buf.data(), static_cast<std::size_t>(res.ptr - buf.data()));
-  const std::size_t e_pos = sci.find('e');
-  std::string_view mantissa = sci.substr(0, e_pos);
-  std::string out;
-  if (!mantissa.empty() && mantissa.front() == '-') {
-    out += '-';
-    mantissa.remove_prefix(1);
-  }
-  std::string digits;
-  for (const char c : mantissa) {
-    if (c != '.') digits += c;
-  }
-  int exp = 0;
-  std::from_chars(sci.data() + e_pos + 1 + (sci[e_pos + 1] == '+' ? 1 : 0), sci.data() + sci.size(),
-                  exp);
-  // The ryu layout pydantic-core uses, with an explicit '+' on positive exponents.
-  const int n = static_cast<int>(digits.size());
-  const int point = exp + 1;  // digits before the decimal point
-  if (point >= n && point <= 16) {
-    out += digits;
-    out.append(static_cast<std::size_t>(point - n), '0');
-    out += ".0";
-  } else if (point > 0 && point <= 16) {
-    out += digits.substr(0, static_cast<std::size_t>(point));
-    out += '.';
-    out += digits.substr(static_cast<std::size_t>(point));
-  } else if (point > -5 && point <= 0) {
-    out += "0.";
-    out.append(static_cast<std::size_t>(-point), '0');
-    out += digits;
-  } else {
-    out += digits.front();
-    if (n > 1) {
-      out += '.';
-      out += digits.substr(1);
-    }
-    out += fmt::format("e{}{}", exp < 0 ? '-' : '+', std::abs(exp));
-  }
-  return out;
+  // The ryu layout pydantic-core uses: fixed notation for -5 < point <= 16, then "1e-7", "1e+16".
+  return format_shortest_float(value, -5, 1);
 }
 
 std::string to_wire_json(const Json& value) {

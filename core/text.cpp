@@ -87,9 +87,8 @@ std::size_t code_points(std::string_view s) {
   return n;
 }
 
-std::string python_float_repr(double value) {
-  if (std::isnan(value)) return "nan";
-  if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
+std::string format_shortest_float(double value, int min_point, int exponent_digits) {
+  // Shortest round-trip digits, as d.ddd x 10^exp.
   std::array<char, 64> buf{};
   const auto res =
       std::to_chars(buf.data(), buf.data() + buf.size(), value, std::chars_format::scientific);
@@ -109,21 +108,20 @@ std::string python_float_repr(double value) {
   if (*exp_begin == '+') ++exp_begin;
   std::from_chars(exp_begin, sci.data() + sci.size(), exp);
   const int n = static_cast<int>(digits.size());
-  const int decpt = exp + 1;  // digits before the decimal point
-  // CPython float_repr_style 'short': repr switches to exponent form outside -4 < decpt <= 16.
-  if (decpt > -4 && decpt <= 16) {
-    if (decpt <= 0) {
+  const int point = exp + 1;  // digits before the decimal point
+  if (point > min_point && point <= 16) {
+    if (point <= 0) {
       out += "0.";
-      out.append(static_cast<std::size_t>(-decpt), '0');
+      out.append(static_cast<std::size_t>(-point), '0');
       out += digits;
-    } else if (decpt >= n) {
+    } else if (point >= n) {
       out += digits;
-      out.append(static_cast<std::size_t>(decpt - n), '0');
+      out.append(static_cast<std::size_t>(point - n), '0');
       out += ".0";
     } else {
-      out += digits.substr(0, static_cast<std::size_t>(decpt));
+      out += digits.substr(0, static_cast<std::size_t>(point));
       out += '.';
-      out += digits.substr(static_cast<std::size_t>(decpt));
+      out += digits.substr(static_cast<std::size_t>(point));
     }
     return out;
   }
@@ -132,8 +130,15 @@ std::string python_float_repr(double value) {
     out += '.';
     out += digits.substr(1);
   }
-  out += fmt::format("e{}{:02d}", exp < 0 ? '-' : '+', std::abs(exp));
+  out += fmt::format("e{}{:0{}d}", exp < 0 ? '-' : '+', std::abs(exp), exponent_digits);
   return out;
+}
+
+std::string python_float_repr(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
+  // CPython's float_repr_style 'short': exponent form outside -4 < point <= 16, "e-05".
+  return format_shortest_float(value, -4, 2);
 }
 
 }  // namespace evbus

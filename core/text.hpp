@@ -17,6 +17,11 @@ std::size_t code_points(std::string_view s);
 // One reference token of a JSON pointer (RFC 6901: ~ -> ~0, / -> ~1).
 std::string json_pointer_token(std::string_view key);
 
+// Shortest round-trip digits of a finite double, in fixed notation (with ".0" when integral)
+// when min_point < digits-before-the-point <= 16, otherwise d.ddde±XX with at least
+// `exponent_digits` exponent digits. Python and pydantic differ only in those two parameters.
+std::string format_shortest_float(double value, int min_point, int exponent_digits);
+
 // Python's repr(float): shortest round-trip digits, fixed notation with ".0" for
 // 1e-4 <= |x| < 1e16, exponent form ("1e+16", "1e-05") outside.
 std::string python_float_repr(double value);
