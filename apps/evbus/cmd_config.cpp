@@ -21,6 +21,7 @@ int run_config_show(const ConfigFlags& f, const GlobalOptions& global) {
 void register_config(CLI::App& app, const GlobalOptions& global, Runner& runner) {
   auto flags = std::make_shared<ConfigFlags>();
   auto* cmd = app.add_subcommand("config", "Inspect the bus config");
+  add_examples(*cmd, "  evbus config show -c examples/bus.yaml\n");
   cmd->require_subcommand(1);
   auto* show = cmd->add_subcommand("show", "Print every key, its effective value and its source");
   show->add_option("-o,--output", flags->output, "text or json")

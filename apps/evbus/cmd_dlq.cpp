@@ -222,6 +222,9 @@ void bind(CLI::App* cmd, std::shared_ptr<DlqFlags> flags, const GlobalOptions& g
 
 void register_dlq(CLI::App& app, const GlobalOptions& global, Runner& runner) {
   auto* dlq = app.add_subcommand("dlq", "List, count and replay the dead-letter queue");
+  add_examples(*dlq,
+               "  evbus dlq count -c bus.yaml --by reason\n"
+               "  evbus dlq list -c bus.yaml --since 2h --output json\n");
   dlq->require_subcommand(1);
 
   auto lf = std::make_shared<DlqFlags>();

@@ -101,6 +101,10 @@ int run_check(const SchemaFlags& f, const GlobalOptions& global) {
 void register_schema(CLI::App& app, const GlobalOptions& global, Runner& runner) {
   auto flags = std::make_shared<SchemaFlags>();
   auto* cmd = app.add_subcommand("schema", "The event schemas");
+  add_examples(
+      *cmd,
+      "  evbus schema list -c examples/bus.yaml\n"
+      "  evbus schema check examples/schemas/orders.yaml --events examples/orders.jsonl\n");
   cmd->require_subcommand(1);
   auto* list = cmd->add_subcommand("list", "List the event types of the configured schemas");
   list->add_option("-o,--output", flags->output, "text or json")

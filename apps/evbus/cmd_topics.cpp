@@ -60,6 +60,9 @@ int run_list(const TopicsFlags& f, const GlobalOptions& global) {
 void register_topics(CLI::App& app, const GlobalOptions& global, Runner& runner) {
   auto flags = std::make_shared<TopicsFlags>();
   auto* cmd = app.add_subcommand("topics", "Create or list the bus topics");
+  add_examples(*cmd,
+               "  evbus topics create -c bus.yaml --partitions 12\n"
+               "  evbus topics list -c bus.yaml\n");
   cmd->require_subcommand(1);
   auto* create = cmd->add_subcommand("create", "Create {prefix}.stream and its DLQ (idempotent)");
   create->add_option("-p,--partitions", flags->partitions, "Partitions (default: broker default)")

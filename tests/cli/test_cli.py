@@ -30,13 +30,20 @@ class CliTest(unittest.TestCase):
 
     def test_usage_errors_exit_2(self):
         for args in (["nosuch"], ["publish", "--output", "xml"], ["consume", "--from", "yesterday"],
-                     []):
+                     [], ["consume", "--exec", ""], ["consume", "--max", "-1"],
+                     ["dlq", "replay", "--partition", "0", "--offset", "-1"],
+                     ["dlq", "replay", "--all", "--dry-run"],
+                     ["dlq", "replay", "--all", "--yes", "--rate", "5/m"],
+                     ["topics", "create", "--partitions", "0"]):
             r = run(args)
             self.assertEqual(r.code, 2, f"{args}: {r}")
 
     def test_help_of_every_subcommand_ends_with_examples(self):
-        for args in (["publish"], ["consume"], ["topics", "create"], ["topics", "list"],
-                     ["config", "show"], ["schema", "list"], ["schema", "check"], ["dev-broker"]):
+        for args in (["publish"], ["consume"], ["topics"], ["topics", "create"],
+                     ["topics", "list"], ["config"], ["config", "show"], ["schema"],
+                     ["schema", "list"], ["schema", "check"], ["dev-broker"], ["dlq"],
+                     ["dlq", "list"], ["dlq", "count"], ["dlq", "replay"], ["stats"],
+                     ["completion"]):
             r = run([*args, "--help"])
             self.assertEqual(r.code, 0, r)
             self.assertIn("Examples:\n  evbus ", r.out, args)

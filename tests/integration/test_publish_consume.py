@@ -6,7 +6,7 @@ import sys
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from evbus_testlib import BOOTSTRAP, BusTestCase, needs_broker, run, unittest  # noqa: E402
+from evbus_testlib import BINARY, BOOTSTRAP, BusTestCase, needs_broker, run, unittest  # noqa: E402
 
 
 def order_events(aggregates, per_aggregate):
@@ -121,6 +121,29 @@ class PublishConsumeTest(BusTestCase):
         self.assertEqual([r["event"]["tracking_number"] for r in third.json_lines()],
                          [f"N{i}" for i in range(5)])
 
+    def test_rereading_from_beginning_never_moves_the_group_backwards(self):
+        agg = str(uuid.uuid4())
+        lines = "".join(json.dumps({"event_type": "OrderShipped", "aggregate_id": agg,
+                                    "tracking_number": f"T{i}"}) + "\n" for i in range(6))
+        self.ok("publish", "--quiet", stdin=lines)
+        self.assertEqual(len(self.ok("consume", "--exit-at-end").lines()), 6)  # group at the end
+        again = self.ok("consume", "--from", "beginning", "--max", "2")
+        self.assertEqual(len(again.lines()), 2)
+        # The shared group still sits at the end: nothing is re-delivered to a stored reader.
+        self.assertEqual(self.ok("consume", "--exit-at-end").lines(), [])
+
+    def test_a_failing_stdout_is_an_error_and_commits_nothing_unwritten(self):
+        agg = str(uuid.uuid4())
+        self.ok("publish", "--quiet", stdin=json.dumps({"event_type": "OrderShipped",
+                                                        "aggregate_id": agg,
+                                                        "tracking_number": "T"}) + "\n")
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([BINARY, "-c", self.config, "consume", "--exit-at-end"],
+                                  stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("No space left on device", proc.stderr)
+        self.assertEqual(len(self.ok("consume", "--exit-at-end").lines()), 1)
+
     def test_max_and_type_filter(self):
         agg = str(uuid.uuid4())
         lines = []
@@ -164,6 +187,9 @@ class PublishConsumeTest(BusTestCase):
             "{not json",
             json.dumps({"event_type": "NoSuchEvent", "aggregate_id": agg}),
             json.dumps({"event_type": "OrderShipped", "aggregate_id": agg, "tracking_number": "T"}),
+            '{"event_type":"OrderPlaced","aggregate_id":"%s","customer_id":"A","total":1e400}' % agg,
+            '{"event_type":"OrderShipped","aggregate_id":"%s","tracking_number":"T","metadata":%s}'
+            % (agg, "[" * 5000 + "]" * 5000),
         ]) + "\n"
         r = self.evbus("publish", "--output", "json", stdin=stdin)
         self.assertEqual(r.code, 3, r)
@@ -171,10 +197,12 @@ class PublishConsumeTest(BusTestCase):
         self.assertIn(("stdin:1", "delivered"), statuses)
         self.assertIn(("stdin:5", "delivered"), statuses)
         bad = {x["source"]: x for x in r.json_lines() if x["status"] == "invalid"}
-        self.assertEqual(sorted(bad), ["stdin:2", "stdin:3", "stdin:4"])
+        self.assertEqual(sorted(bad), ["stdin:2", "stdin:3", "stdin:4", "stdin:6", "stdin:7"])
+        self.assertIn("number overflow", bad["stdin:6"]["errors"][0]["message"])
+        self.assertIn("nested deeper than 200 levels", bad["stdin:7"]["errors"][0]["message"])
         pointers = sorted(e["pointer"] for e in bad["stdin:2"]["errors"])
         self.assertEqual(pointers, ["/aggregate_id", "/customer_id", "/total"])
-        self.assertIn("2 delivered, 3 invalid, 0 failed", r.err)
+        self.assertIn("2 delivered, 5 invalid, 0 failed", r.err)
         consumed = self.ok("consume", "--from", "beginning", "--exit-at-end")
         self.assertEqual(len(consumed.lines()), 2)
 
