@@ -504,12 +504,15 @@ std::chrono::milliseconds idle_limit(const DlqSource& source) {
 bool scan_dlq(PartitionReader& reader, const std::vector<PartitionRange>& ranges,
               const DlqSource& source, const std::function<bool(DlqEntry&&)>& visit,
               const std::atomic<bool>& stop) {
+  uint64_t total = 0, done = 0;
+  for (const auto& range : ranges) total += static_cast<uint64_t>(range.high - range.low);
   for (const auto& range : ranges) {
     bool keep_going = true;
     const auto end = reader.read(
         range.partition, range.low, range.high,
         [&](InRecord&& record) {
           keep_going = visit(decode_dlq_entry(std::move(record)));
+          if (source.progress) source.progress(++done, total);
           return keep_going;
         },
         stop, idle_limit(source));
@@ -963,6 +966,8 @@ void execute_replay(const BusConfig& config, const DlqSource& source,
       deliver(producer, o, ++sent, request.options.delivery_timeout);
     }
     count_outcome(report, o.kind);
+    if (source.progress)
+      source.progress(report.replayed + report.refused + report.failed, report.preview.selected);
     if (o.kind == ReplayOutcome::Kind::failed) {
       blocked.insert(partition);
     } else if (request.group) {

@@ -88,6 +88,8 @@ struct DlqSource {
   std::string topic;  // the DLQ topic to read (config.dlq_topic_name() unless --topic)
   std::chrono::milliseconds timeout{10000};
   Diagnostics diagnostics;
+  // Called as records are read (and, in a bulk replay, replayed): done so far, out of total.
+  std::function<void(uint64_t done, uint64_t total)> progress;
 };
 
 // ---- list ----------------------------------------------------------------------------------

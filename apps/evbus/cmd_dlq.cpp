@@ -9,6 +9,9 @@
 #include "commands.hpp"
 #include "core/dlq.hpp"
 #include "core/error.hpp"
+#include "core/progress.hpp"
+#include "core/stats.hpp"
+#include "core/timefmt.hpp"
 
 namespace evbus::app {
 
@@ -31,11 +34,37 @@ struct DlqFlags {
   std::string rate, group, to;
   uint64_t scan_limit = 10000;
   double delivery_timeout = 30.0;
+  bool quiet = false;
+  std::string stats_json;
 };
 
-DlqSource source_of(const DlqFlags& f, const BusConfig& config, const GlobalOptions& global) {
-  return {f.topic.empty() ? config.dlq_topic_name() : f.topic, seconds_to_ms(f.timeout),
-          stderr_diagnostics(global)};
+// `progress`, when given, is drawn as records are read (and replayed); it must outlive the call.
+DlqSource source_of(const DlqFlags& f, const BusConfig& config, const GlobalOptions& global,
+                    Progress* progress = nullptr) {
+  DlqSource source{f.topic.empty() ? config.dlq_topic_name() : f.topic,
+                   seconds_to_ms(f.timeout),
+                   stderr_diagnostics(global),
+                   {}};
+  if (progress != nullptr && progress->enabled())
+    source.progress = [progress](uint64_t done, uint64_t total) {
+      progress->set_total(total);
+      progress->update(done);
+    };
+  return source;
+}
+
+Progress progress_for(const DlqFlags& f, std::string label) {
+  return Progress(std::cerr, std::move(label), "records", stderr_is_terminal() && !f.quiet);
+}
+
+// A replay's run statistics: replayed records are what it published.
+RunStats replay_stats(uint64_t replayed, uint64_t failed, const Timestamp& started) {
+  RunStats stats;
+  stats.events_published = replayed;
+  stats.connected_at = started;
+  if (replayed > 0) stats.last_publish_at = now_utc();
+  if (failed > 0) stats.last_error_at = now_utc();
+  return stats;
 }
 
 int64_t time_flag(const std::string& flag, const std::string& text, int64_t now) {
@@ -64,8 +93,10 @@ DlqFilter filter_of(const DlqFlags& f) {
 
 int run_list(const DlqFlags& f, const GlobalOptions& global) {
   const BusConfig config = load_bus_config(global);
+  Progress progress = progress_for(f, "dlq list");
   const auto listing =
-      list_dlq(config, source_of(f, config, global), filter_of(f), stop_requested());
+      list_dlq(config, source_of(f, config, global, &progress), filter_of(f), stop_requested());
+  progress.clear();
   if (f.output == "json")
     write_dlq_json(std::cout, listing);
   else if (f.output == "jsonl")
@@ -85,7 +116,10 @@ int run_count(const DlqFlags& f, const GlobalOptions& global) {
     json ? write_count_json(std::cout, count) : write_count_table(std::cout, count);
     return 0;
   }
-  const auto grouped = count_dlq_by(config, source, *parse_count_by(f.by), {}, stop_requested());
+  Progress progress = progress_for(f, "dlq count --by " + f.by);
+  const auto grouped = count_dlq_by(config, source_of(f, config, global, &progress),
+                                    *parse_count_by(f.by), {}, stop_requested());
+  progress.clear();
   const int64_t now = now_epoch_ms();
   json ? write_grouped_count_json(std::cout, grouped, now)
        : write_grouped_count_table(std::cout, grouped, now);
@@ -98,8 +132,17 @@ ReplayOptions replay_options(const DlqFlags& f, const BusConfig& config) {
 
 int run_replay_one(const DlqFlags& f, const GlobalOptions& global) {
   const BusConfig config = load_bus_config(global);
-  const auto o = replay_one(config, source_of(f, config, global), f.partition, f.offset,
-                            replay_options(f, config), f.dry_run);
+  const Timestamp started = now_utc();
+  ReplayOutcome o;
+  try {
+    o = replay_one(config, source_of(f, config, global), f.partition, f.offset,
+                   replay_options(f, config), f.dry_run);
+  } catch (const Error&) {
+    write_stats_json(f.stats_json, replay_stats(0, 0, started));
+    throw;
+  }
+  write_stats_json(f.stats_json, replay_stats(o.kind == ReplayOutcome::Kind::replayed,
+                                              o.kind == ReplayOutcome::Kind::failed, started));
   if (f.output == "json")
     std::cout << replay_outcome_to_json(o).dump(2) << '\n';
   else
@@ -145,15 +188,27 @@ int run_replay_bulk(const DlqFlags& f, const GlobalOptions& global) {
     if (*request.rate <= 0) throw Error(ErrorKind::usage, "--rate must be above 0");
   }
   const bool json = f.output == "json";
+  Progress progress = progress_for(f, "dlq replay");
   auto print = [&](const ReplayOutcome& o) {
+    progress.clear();
     if (json)
       std::cout << replay_outcome_to_json(o).dump() << '\n';
     else
       write_replay_outcome_text(std::cout, o);
     std::cout.flush();
   };
-  const auto report =
-      replay_bulk(config, source_of(f, config, global), request, print, stop_requested());
+  const Timestamp started = now_utc();
+  BulkReplayReport report;
+  try {
+    report = replay_bulk(config, source_of(f, config, global, &progress), request, print,
+                         stop_requested());
+  } catch (const Error&) {
+    write_stats_json(f.stats_json, replay_stats(0, 0, started));
+    throw;
+  }
+  progress.clear();
+  if (report.executed)
+    write_stats_json(f.stats_json, replay_stats(report.replayed, report.failed, started));
   if (json)  // after the outcome lines a one-line summary, so the whole output stays JSONL
     std::cout << replay_report_to_json(report).dump(report.executed ? -1 : 2) << '\n';
   else if (!report.executed && !report.interrupted)
@@ -191,6 +246,7 @@ void add_common(CLI::App& cmd, DlqFlags& f) {
                  "DLQ topic to read (default: {prefix}.stream{dlq_topic_suffix})");
   cmd.add_option("--timeout", f.timeout, "Seconds to wait for the cluster to answer")
       ->capture_default_str();
+  cmd.add_flag("-q,--quiet", f.quiet, "No progress line on a terminal");
 }
 
 void add_filters(CLI::App& cmd, DlqFlags& f) {
@@ -270,6 +326,7 @@ void register_dlq(CLI::App& app, const GlobalOptions& global, Runner& runner) {
                    "Replay even past dlq_max_replay_attempts or with an unparseable "
                    "dlq_replay_count");
   replay->add_flag("--dry-run", rf->dry_run, "Single replay: show the record that would be sent");
+  add_stats_json_flag(*replay, rf->stats_json);
   replay->add_flag("--all", rf->all, "Bulk: every record (instead of filters)");
   replay->add_flag("-y,--yes", rf->yes, "Bulk: replay for real (without it: a preview only)");
   replay->add_option("--rate", rf->rate, "Bulk: at most N records per second (N or N/s)");

@@ -235,6 +235,20 @@ class ProgressTest(BusTestCase):
         self.assertNotIn("events  ", quiet)
         self.assertNotIn("\x1b[2K", quiet)
 
+    def test_dlq_scans_show_progress_on_a_terminal_only(self):
+        self.ok("publish", "--file", self.events_file(), "--quiet")
+        # Any topic can be read as a DLQ; the bus topic gives 200 records to scan.
+        topic = f"{self.prefix}.stream"
+        base = f"'{BINARY}' -c '{self.config}' dlq"
+        shown = self.in_terminal(f"{base} count --by type --topic {topic}")
+        self.assertRegex(shown, r"\r\x1b\[2Kdlq count --by type: \d+ records")
+        self.assertIn("200 record(s) by type", shown)
+        listed = self.in_terminal(f"{base} list --topic {topic} --output jsonl > /dev/null")
+        self.assertIn("dlq list: ", listed)
+        plain = self.ok("dlq", "list", "--topic", topic, "--output", "jsonl")
+        self.assertEqual(len(plain.lines()), 200)
+        self.assertNotIn("\x1b", plain.err)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
