@@ -157,13 +157,15 @@ void write_outcome_text(std::ostream& out, const PublishOutcome& o) {
   }
 }
 
-void write_planned_text(std::ostream& out, const PublishOutcome& o, int partition_count) {
+void write_planned_text(std::ostream& out, const PublishOutcome& o, int partition_count,
+                        bool topic_exists) {
   out << fmt::format("── {} {}\n", o.source, o.event_type);
-  out << "topic:     " << o.topic << '\n';
+  out << "topic:     " << o.topic << (topic_exists ? "" : " (does not exist yet)") << '\n';
   if (o.partition >= 0)
     out << "partition: " << o.partition
         << (partition_count > 0
-                ? fmt::format(" (murmur2 of the key over {} partitions)", partition_count)
+                ? fmt::format(" (murmur2 of the key over {} partitions{})", partition_count,
+                              topic_exists ? "" : ", the broker's num.partitions for a new topic")
                 : std::string())
         << '\n';
   else

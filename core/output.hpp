@@ -25,7 +25,8 @@ void write_consumed_pretty(std::ostream& out, const ConsumedEvent& event);
 Json outcome_to_json(const PublishOutcome& outcome);
 void write_outcome_text(std::ostream& out, const PublishOutcome& outcome);
 // publish --dry-run: topic, predicted partition, key, headers and value.
-void write_planned_text(std::ostream& out, const PublishOutcome& outcome, int partition_count);
+void write_planned_text(std::ostream& out, const PublishOutcome& outcome, int partition_count,
+                        bool topic_exists = true);
 
 std::string describe_errors(const std::vector<ValidationError>& errors);
 

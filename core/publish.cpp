@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/metrics.hpp"
 #include "core/partition.hpp"
+#include "core/topics.hpp"
 
 namespace evbus {
 
@@ -31,6 +32,11 @@ EventPublisher::EventPublisher(const BusConfig& config, const SchemaSet& schemas
   connected_at_ = now_utc();
   if (options_.dry_run)
     partition_count_ = producer_->partition_count(config_.topic_name(), options_.connect_timeout);
+  if (options_.dry_run && partition_count_ < 0) {
+    // Publishing would auto-create the topic with the broker's num.partitions; predict with it.
+    topic_exists_ = false;
+    partition_count_ = broker_default_partitions(config_, options_.connect_timeout).value_or(-1);
+  }
 }
 
 EventPublisher::~EventPublisher() = default;

@@ -74,6 +74,9 @@ class EventPublisher {
   const PublishSummary& summary() const { return summary_; }
   // Dry run: the bus topic's partition count, -1 when it does not exist yet.
   int partition_count() const { return partition_count_; }
+  // Dry run: false when the topic does not exist yet (partition_count is then the broker's
+  // num.partitions, which auto-creation would use).
+  bool topic_exists() const { return topic_exists_; }
 
   // Serves delivery reports for up to `timeout` (for idle moments between input lines), so
   // outcomes and metrics do not wait for the next event.
@@ -100,6 +103,7 @@ class EventPublisher {
   EnvelopeDefaults defaults_;
   std::unique_ptr<Producer> producer_;
   int partition_count_ = -1;  // dry run
+  bool topic_exists_ = true;  // dry run
   uint64_t next_id_ = 1;
   std::map<uint64_t, Pending> pending_;  // awaiting delivery reports
   PublishSummary summary_;

@@ -69,12 +69,18 @@ Json event_from_flags(const PublishFlags& f) {
 }
 
 // Prints each outcome as the flags ask; problems always reach stderr, even with --quiet.
-OutcomeSink outcome_printer(const PublishFlags& f, const int& partition_count, Progress& progress) {
+// What a dry run knows about the topic once connected.
+struct TopicShape {
+  int partitions = -1;
+  bool exists = true;
+};
+
+OutcomeSink outcome_printer(const PublishFlags& f, const TopicShape& shape, Progress& progress) {
   const bool json = f.output == "json";
   const bool per_event = !f.quiet && !f.background;
   // Only when both streams are the same terminal must the progress line step aside.
   const bool shared_terminal = progress.enabled() && isatty(STDOUT_FILENO) == 1;
-  return [json, per_event, shared_terminal, &partition_count, &progress](const PublishOutcome& o) {
+  return [json, per_event, shared_terminal, &shape, &progress](const PublishOutcome& o) {
     using Kind = PublishOutcome::Kind;
     const bool problem = o.kind == Kind::invalid || o.kind == Kind::failed;
     if (!per_event && !problem && o.kind != Kind::planned) return;
@@ -87,7 +93,7 @@ OutcomeSink outcome_printer(const PublishFlags& f, const int& partition_count, P
     if (json)
       std::cout << outcome_to_json(o).dump() << '\n';
     else if (o.kind == Kind::planned)
-      write_planned_text(std::cout, o, partition_count);
+      write_planned_text(std::cout, o, shape.partitions, shape.exists);
     else
       write_outcome_text(o.kind == Kind::delivered ? std::cout : std::cerr, o);
   };
@@ -103,10 +109,10 @@ PublishSummary publish_all(const PublishFlags& f, const GlobalOptions& global,
   const bool long_work = input && (input->fd != STDIN_FILENO || isatty(STDIN_FILENO) != 1);
   Progress progress(std::cerr, "publish", "events", long_work && !f.quiet && stderr_is_terminal());
 
-  int partition_count = -1;
-  EventPublisher publisher(config, schemas, options, outcome_printer(f, partition_count, progress),
+  TopicShape shape;
+  EventPublisher publisher(config, schemas, options, outcome_printer(f, shape, progress),
                            EnvelopeDefaults::system(), stderr_diagnostics(global));
-  if (f.dry_run) partition_count = publisher.partition_count();
+  if (f.dry_run) shape = {publisher.partition_count(), publisher.topic_exists()};
   if (options.metrics) options.metrics->connections_active(config.consumer_group, true);
 
   if (from_flags) {

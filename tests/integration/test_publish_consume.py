@@ -179,6 +179,16 @@ class PublishConsumeTest(BusTestCase):
         self.assertEqual(planned, actual)
         self.assertGreater(len(set(actual.values())), 1)
 
+    def test_dry_run_on_a_missing_topic_predicts_the_auto_created_partitions(self):
+        aggs = [str(uuid.uuid4()) for _ in range(30)]
+        stdin = "".join(json.dumps({"event_type": "OrderShipped", "aggregate_id": a,
+                                    "tracking_number": "T"}) + "\n" for a in aggs)
+        dry = self.ok("publish", "--dry-run", "--output", "json", stdin=stdin)
+        planned = {r["aggregate_id"]: r["partition"] for r in dry.json_lines()}
+        real = self.ok("publish", "--output", "json", stdin=stdin)  # auto-creates the topic
+        self.assertEqual(planned, {r["aggregate_id"]: r["partition"] for r in real.json_lines()})
+        self.assertGreater(len(set(planned.values())), 1)
+
     def test_invalid_events_are_reported_and_valid_ones_still_delivered(self):
         agg = str(uuid.uuid4())
         stdin = "\n".join([
