@@ -1210,7 +1210,7 @@ void write_grouped_count_table(std::ostream& out, const DlqGroupedCount& count, 
   out << fmt::format("{} {:>8}  {}  {}\n", fit(heading, 40), "COUNT", fit("OLDEST (UTC)", 19),
                      "AGE");
   for (const auto& g : count.groups)
-    out << fmt::format("{} {:>8}  {}  {}\n", fit(g.value, 40), g.count,
+    out << fmt::format("{} {:>8}  {}  {}\n", fit(cell_text(g.value), 40), g.count,
                        fit(table_time(g.oldest_ms), 19),
                        g.oldest_ms >= 0 ? format_age((now_ms - g.oldest_ms) / 1000) : "-");
 }
@@ -1303,7 +1303,7 @@ void write_replay_plan_text(std::ostream& out, const ReplayOutcome& o) {
   out << "headers:\n";
   for (const auto& h : o.copy.headers)
     out << "  " << cell_text(h.name) << ": "
-        << (h.value && is_valid_utf8(*h.value) ? *h.value : shown(h.value)) << '\n';
+        << (h.value && is_valid_utf8(*h.value) ? cell_text(h.value) : shown(h.value)) << '\n';
   out << "value:   " << (o.copy.value ? cell_text(o.copy.value) : "null") << '\n';
 }
 
@@ -1322,7 +1322,8 @@ void write_replay_preview_text(std::ostream& out, const ReplayPreview& p) {
   if (!p.groups.empty()) {
     out << fmt::format("  {} {} {:>7}\n", fit("EVENT TYPE", 30), fit("REASON", 24), "COUNT");
     for (const auto& g : p.groups)
-      out << fmt::format("  {} {} {:>7}\n", fit(g.event_type, 30), fit(g.reason, 24), g.count);
+      out << fmt::format("  {} {} {:>7}\n", fit(cell_text(g.event_type), 30),
+                         fit(cell_text(g.reason), 24), g.count);
   }
   if (p.refused > 0)
     out << fmt::format(
