@@ -77,6 +77,10 @@ ConsumeSummary run_handlers(const ConsumeFlags& f, const GlobalOptions& global,
         "evbus: {}[{}]@{} {} retry_count={}: {} in {} ms\n", r.topic, r.partition, r.offset,
         event.event_type.value_or("?"), event.retry_count,
         result.succeeded() ? "handled" : result.error_type(), result.elapsed.count());
+    // A failure's stderr goes into the DLQ record; a success's would otherwise be lost.
+    if (result.succeeded() && !result.stderr_tail.empty())
+      std::cerr << "evbus: handler stderr: " << printable(result.stderr_tail)
+                << (result.stderr_tail.back() == '\n' ? "" : "\n");
   };
   const EventHandler command =
       make_command_handler({f.exec, seconds_to_ms(f.handler_timeout)}, on_result);
