@@ -3,8 +3,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,21 +42,49 @@ class Fd {
   int fd_ = -1;
 };
 
-// posix_spawn attributes and file actions, destroyed on scope exit.
-struct SpawnSetup {
-  posix_spawnattr_t attr{};
-  posix_spawn_file_actions_t actions{};
-  SpawnSetup() {
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_init(&actions);
+// In the guard process: evbus died, so the handler's whole process group goes with it.
+extern "C" void kill_own_group(int /*signal*/) {
+  ::kill(0, SIGKILL);
+}
+
+// The forked child. It stays as a small guard that leads the handler's process group, runs
+// /bin/sh -c CMD as its own child, and mirrors how that ended. Its job: when evbus dies (even by
+// kill -9) the kernel signals it, and it kills the whole group, so no handler runs on while
+// another group member takes over the same event. Only async-signal-safe calls: evbus has
+// librdkafka threads, and the child of a multi-threaded fork may use nothing else.
+[[noreturn]] void run_guard(int input_fd, int stderr_fd, pid_t parent, char* const argv[],
+                            char* const envp[]) {
+  ::setpgid(0, 0);  // its own group, so a timeout can kill the whole tree
+  struct sigaction on_parent_death {};
+  on_parent_death.sa_handler = kill_own_group;
+  ::sigaction(SIGUSR1, &on_parent_death, nullptr);
+  ::prctl(PR_SET_PDEATHSIG, SIGUSR1);
+  if (::getppid() != parent) ::_exit(127);  // evbus died before the line above took effect
+  // Default signal handling and no mask: the parent ignores SIGPIPE, a handler should not.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (const int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (::dup2(input_fd, STDIN_FILENO) < 0 || ::dup2(stderr_fd, STDERR_FILENO) < 0) ::_exit(127);
+  const pid_t shell = ::fork();
+  if (shell < 0) ::_exit(127);
+  if (shell == 0) {
+    ::execve("/bin/sh", argv, envp);
+    ::_exit(127);
   }
-  ~SpawnSetup() {
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
+  int status = 0;
+  while (::waitpid(shell, &status, 0) < 0) {
+    if (errno != EINTR) ::_exit(127);
   }
-  SpawnSetup(const SpawnSetup&) = delete;
-  SpawnSetup& operator=(const SpawnSetup&) = delete;
-};
+  if (WIFSIGNALED(status)) {  // end the same way, so evbus reports the same signal
+    const int sig = WTERMSIG(status);
+    ::sigaction(sig, &dfl, nullptr);
+    ::kill(::getpid(), sig);
+  }
+  ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+}
 
 // The event body as a memory file: the child reads it at its own pace, or not at all, and a
 // child that exits early cannot make the parent die of SIGPIPE.
@@ -187,23 +215,6 @@ CommandResult run_command(const CommandRun& run) {
   Fd err_read{pipe_fds[0]};
   Fd err_write{pipe_fds[1]};
 
-  SpawnSetup spawn;
-  posix_spawn_file_actions_adddup2(&spawn.actions, input.get(), STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&spawn.actions, err_write.get(), STDERR_FILENO);
-  // Its own process group, so a timeout can kill the whole tree; default signal handling, since
-  // the parent ignores SIGPIPE and a handler should not inherit that.
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  for (const int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&defaults, sig);
-  sigset_t no_mask;
-  sigemptyset(&no_mask);
-  posix_spawnattr_setsigdefault(&spawn.attr, &defaults);
-  posix_spawnattr_setsigmask(&spawn.attr, &no_mask);
-  posix_spawnattr_setpgroup(&spawn.attr, 0);
-  posix_spawnattr_setflags(
-      &spawn.attr,
-      static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
-
   const auto env_strings = merged_environment(run.environment);
   std::vector<char*> envp;
   for (const auto& s : env_strings) envp.push_back(const_cast<char*>(s.c_str()));
@@ -211,12 +222,14 @@ CommandResult run_command(const CommandRun& run) {
   std::string shell = "/bin/sh", dash_c = "-c", command = run.command;
   char* argv[] = {shell.data(), dash_c.data(), command.data(), nullptr};
 
-  pid_t pid = -1;
-  const int spawn_err =
-      ::posix_spawn(&pid, "/bin/sh", &spawn.actions, &spawn.attr, argv, envp.data());
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) run_guard(input.get(), err_write.get(), parent, argv, envp.data());
+  const int fork_errno = errno;
   err_write.reset();
   input.reset();
-  if (spawn_err != 0) return not_started(fmt::format("/bin/sh: {}", std::strerror(spawn_err)));
+  if (pid < 0) return not_started(fmt::format("cannot fork: {}", std::strerror(fork_errno)));
+  ::setpgid(pid, pid);  // also from the parent, so kill(-pid) works before the child ran
 
   CommandResult result;
   Fd pidfd{pidfd_for(pid)};

@@ -489,6 +489,30 @@ class CrashAndDisabledDlqTest(HandlerTestCase):
         self.assertLessEqual(duplicates, 2, handled)
         self.assertLessEqual(stats_of(r.err)["events_consumed"], 40 - first_run + 2)
 
+    def test_kill_9_of_evbus_also_ends_the_running_handler_and_its_children(self):
+        # Otherwise the handler would run on while another member takes over the same event.
+        self.publish(order_placed(customer="K"))
+        pid_file = os.path.join(self.tmp.name, "grandchild.pid")
+        handler = self.script("forking.sh", f"sleep 300 &\necho $! > '{pid_file}'\nwait")
+        proc, _ = self.start_consumer(handler)
+        wait_until(lambda: os.path.exists(pid_file) and open(pid_file).read().strip(),
+                   timeout=60, what="the handler's child started")
+        child = int(open(pid_file).read())
+        os.kill(child, 0)  # it runs
+        proc.kill()  # SIGKILL to evbus only
+        proc.wait(timeout=10)
+
+        def gone():
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                return True
+            # A zombie waiting for init to reap it has ended too.
+            with open(f"/proc/{child}/stat") as f:
+                return f.read().split()[2] == "Z"
+
+        wait_until(gone, timeout=10, what="the handler's child to end with evbus")
+
     def test_enable_dlq_false_stops_with_an_error_and_leaves_the_record_uncommitted(self):
         self.config = write_bus_config(self.tmp.name, self.prefix, self.group,
                                        "max_retries: 0\nenable_dlq: false\n")
