@@ -712,6 +712,18 @@ void deliver(Producer& producer, ReplayOutcome& o, uint64_t id, std::chrono::mil
 
 }  // namespace
 
+namespace {
+// A --to target must exist: a misspelt name would otherwise be auto-created by the broker and the
+// records replayed into it. The bus topic itself may be auto-created, as eventsource-py relies on.
+void require_target_topic(Producer& producer, const BusConfig& config, const std::string& topic,
+                          std::chrono::milliseconds timeout) {
+  if (topic == config.topic_name() || producer.partition_count(topic, timeout) > 0) return;
+  throw Error(
+      ErrorKind::invalid_input,
+      fmt::format("replay target topic {} does not exist (check --to); nothing was sent", topic));
+}
+}  // namespace
+
 ReplayOutcome replay_one(const BusConfig& config, const DlqSource& source, int32_t partition,
                          int64_t offset, const ReplayOptions& options, bool dry_run) {
   PartitionReader reader(config, source.topic, throwaway_group(), source.diagnostics);
@@ -754,6 +766,7 @@ ReplayOutcome replay_one(const BusConfig& config, const DlqSource& source, int32
   if (o.kind == ReplayOutcome::Kind::refused || dry_run) return o;
   Producer producer(producer_properties(config), source.diagnostics);
   producer.ensure_reachable(source.timeout);
+  require_target_topic(producer, config, options.target_topic, source.timeout);
   deliver(producer, o, 1, options.delivery_timeout);
   return o;
 }
@@ -941,6 +954,7 @@ void execute_replay(const BusConfig& config, const DlqSource& source,
                     const std::atomic<bool>& stop) {
   Producer producer(producer_properties(config), source.diagnostics);
   producer.ensure_reachable(source.timeout);
+  require_target_topic(producer, config, request.options.target_topic, source.timeout);
   const auto start = std::chrono::steady_clock::now();
   std::set<int32_t> blocked;
   std::map<int32_t, int64_t> progress;  // partition -> next offset, committed

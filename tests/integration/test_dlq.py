@@ -486,6 +486,18 @@ class DlqTest(BusTestCase):
         self.assertEqual(self.main_topic_count(), 60)
         self.assertEqual(json.loads(self.ok("dlq", "count", "-o", "json").out)["count"], 60)
 
+    def test_replay_to_a_misspelt_target_topic_sends_nothing(self):
+        self.put_dlq(order_event(), 0)
+        self.writer.flush()
+        typo = f"{self.prefix}.strem"
+        r = self.evbus("dlq", "replay", "--partition", "0", "--offset", "0", "--to", typo)
+        self.assertEqual(r.code, 3, r)
+        self.assertIn(f"replay target topic {typo} does not exist", r.err)
+        # Asking did not create it, and nothing reached the bus topic either.
+        count = json.loads(self.ok("dlq", "count", "--topic", typo, "--output", "json").out)
+        self.assertFalse(count["exists"], count)
+        self.assertEqual(self.main_topic_records(), [])
+
     def test_preview_warns_when_the_aggregate_has_newer_events(self):
         behind, alone = order_event(), order_event()
         published = self.ok("publish", "--output", "json", stdin="".join(
