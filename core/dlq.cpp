@@ -312,12 +312,6 @@ std::optional<int64_t> parse_time_bound(std::string_view text, int64_t now_ms) {
 
 namespace {
 
-bool leader_pending(rd_kafka_resp_err_t err) {
-  return err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
-         err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-         err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-}
-
 // A consumer handle that reads partitions by explicit assignment (no subscription, so no
 // rebalances and no group membership). group.id is only used for committed()/commit(); a
 // throwaway id never commits, so the broker keeps no group for it.
@@ -361,23 +355,9 @@ class PartitionReader {
     return kafka::topic_partition_count(client_.get(), topic_, timeout);
   }
 
-  // A freshly created topic answers "not leader" until its leaders are elected: wait that out.
   PartitionRange watermarks(int32_t partition, std::chrono::milliseconds timeout) {
-    PartitionRange range{partition, 0, 0};
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    for (;;) {
-      err = rd_kafka_query_watermark_offsets(client_.get(), topic_.c_str(), partition, &range.low,
-                                             &range.high, static_cast<int>(timeout.count()));
-      if (!leader_pending(err) || std::chrono::steady_clock::now() >= deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-      throw Error(
-          ErrorKind::runtime,
-          fmt::format("watermarks of {}[{}]: {}", topic_, partition, kafka::error_text(err)),
-          static_cast<int>(err), true);
-    return range;
+    const auto w = kafka::query_watermarks(client_.get(), topic_, partition, timeout);
+    return PartitionRange{partition, w.low, w.high};
   }
 
   std::vector<PartitionRange> all_watermarks(int partitions, std::chrono::milliseconds timeout) {

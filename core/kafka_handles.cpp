@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <thread>
 
 namespace evbus::kafka {
 
@@ -93,6 +95,40 @@ int topic_partition_count(rd_kafka_t* client, const std::string& topic,
   return -1;
 }
 
+AdminOptionsPtr admin_options(rd_kafka_t* client, rd_kafka_admin_op_t op,
+                              std::chrono::milliseconds timeout) {
+  AdminOptionsPtr opts{rd_kafka_AdminOptions_new(client, op)};
+  std::array<char, 256> err{};
+  const int ms = static_cast<int>(timeout.count());
+  rd_kafka_AdminOptions_set_request_timeout(opts.get(), ms, err.data(), err.size());
+  // Refused for operations without a broker-side timeout; the request timeout still bounds them.
+  rd_kafka_AdminOptions_set_operation_timeout(opts.get(), ms, err.data(), err.size());
+  return opts;
+}
+
+Watermarks query_watermarks(rd_kafka_t* client, const std::string& topic, int32_t partition,
+                            std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  Watermarks w;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    const auto err =
+        rd_kafka_query_watermark_offsets(client, topic.c_str(), partition, &w.low, &w.high,
+                                         static_cast<int>(std::max<int64_t>(1, left.count())));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return w;
+    const bool transient = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                           err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                           err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                           err == RD_KAFKA_RESP_ERR__TRANSPORT;
+    if (!transient || std::chrono::steady_clock::now() >= deadline)
+      throw Error(ErrorKind::runtime,
+                  fmt::format("watermarks of {}[{}]: {}", topic, partition, rd_kafka_err2str(err)),
+                  static_cast<int>(err), transient);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 Headers to_headers(const rd_kafka_message_t* message) {
   Headers out;
   rd_kafka_headers_t* hdrs = nullptr;
@@ -101,9 +137,8 @@ Headers to_headers(const rd_kafka_message_t* message) {
   const char* name = nullptr;
   const void* value = nullptr;
   size_t size = 0;
-  for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
-                     RD_KAFKA_RESP_ERR_NO_ERROR;
-       ++i) {
+  for (size_t i = 0;
+       rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
     Header h{name, std::nullopt};
     if (value != nullptr) h.value = std::string(static_cast<const char*>(value), size);
     out.push_back(std::move(h));
@@ -116,8 +151,7 @@ HeadersPtr to_kafka_headers(const Headers& headers) {
   for (const auto& h : headers) {
     const char* data = h.value ? h.value->data() : nullptr;
     const auto size = h.value ? static_cast<ssize_t>(h.value->size()) : 0;
-    rd_kafka_header_add(out.get(), h.name.data(), static_cast<ssize_t>(h.name.size()), data,
-                        size);
+    rd_kafka_header_add(out.get(), h.name.data(), static_cast<ssize_t>(h.name.size()), data, size);
   }
   return out;
 }
@@ -137,7 +171,9 @@ InRecord to_record(const rd_kafka_message_t* message) {
   return r;
 }
 
-std::string error_text(rd_kafka_resp_err_t err) { return rd_kafka_err2str(err); }
+std::string error_text(rd_kafka_resp_err_t err) {
+  return rd_kafka_err2str(err);
+}
 
 }  // namespace evbus::kafka
 

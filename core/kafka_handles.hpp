@@ -94,6 +94,20 @@ int topic_partition_count(rd_kafka_t* client, const std::string& topic,
 
 MetadataPtr fetch_metadata(rd_kafka_t* client, std::chrono::milliseconds timeout);
 
+// Admin request options bounded by `timeout` (also the broker-side operation timeout where the
+// operation has one).
+AdminOptionsPtr admin_options(rd_kafka_t* client, rd_kafka_admin_op_t op,
+                              std::chrono::milliseconds timeout);
+
+struct Watermarks {
+  int64_t low = 0;   // log start offset
+  int64_t high = 0;  // high watermark
+};
+// A partition's watermarks. A topic created a moment ago answers "not leader" until its leaders
+// are elected, so such transient errors are retried within `timeout`; others throw Error{runtime}.
+Watermarks query_watermarks(rd_kafka_t* client, const std::string& topic, int32_t partition,
+                            std::chrono::milliseconds timeout);
+
 Headers to_headers(const rd_kafka_message_t* message);
 HeadersPtr to_kafka_headers(const Headers& headers);
 InRecord to_record(const rd_kafka_message_t* message);

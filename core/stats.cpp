@@ -205,36 +205,14 @@ struct BusInspector::Impl {
 
   kafka::AdminOptionsPtr admin_options(rd_kafka_admin_op_t op,
                                        std::chrono::milliseconds timeout) const {
-    kafka::AdminOptionsPtr opts{rd_kafka_AdminOptions_new(admin->get(), op)};
-    std::array<char, 256> err{};
-    rd_kafka_AdminOptions_set_request_timeout(opts.get(), static_cast<int>(timeout.count()),
-                                              err.data(), err.size());
-    return opts;
+    return kafka::admin_options(admin->get(), op, timeout);
   }
 
-  // A topic created a moment ago answers "not leader" until its leaders are elected, so
-  // transient errors are retried within the timeout.
   void watermarks(const std::string& topic, PartitionStats& p,
                   std::chrono::milliseconds timeout) const {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      auto err = rd_kafka_query_watermark_offsets(
-          admin->get(), topic.c_str(), p.partition, &p.low, &p.high,
-          static_cast<int>(std::max<int64_t>(1, left.count())));
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
-      const bool transient = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
-                             err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-                             err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-                             err == RD_KAFKA_RESP_ERR__TRANSPORT;
-      if (!transient || std::chrono::steady_clock::now() >= deadline)
-        throw Error(
-            ErrorKind::runtime,
-            fmt::format("watermarks of {}[{}]: {}", topic, p.partition, rd_kafka_err2str(err)),
-            static_cast<int>(err), transient);
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    const auto w = kafka::query_watermarks(admin->get(), topic, p.partition, timeout);
+    p.low = w.low;
+    p.high = w.high;
   }
 
   TopicStats describe_topic(const rd_kafka_metadata_t& md, const std::string& name,

@@ -25,13 +25,7 @@ struct AdminClient {
   }
 
   kafka::AdminOptionsPtr options(rd_kafka_admin_op_t op, std::chrono::milliseconds timeout) const {
-    kafka::AdminOptionsPtr opts{rd_kafka_AdminOptions_new(client.get(), op)};
-    std::array<char, 256> err{};
-    rd_kafka_AdminOptions_set_request_timeout(opts.get(), static_cast<int>(timeout.count()),
-                                              err.data(), err.size());
-    rd_kafka_AdminOptions_set_operation_timeout(opts.get(), static_cast<int>(timeout.count()),
-                                                err.data(), err.size());
-    return opts;
+    return kafka::admin_options(client.get(), op, timeout);
   }
 };
 
